@@ -14,7 +14,8 @@ class; a researcher adds a component by decorating it, without editing the packa
 from __future__ import annotations
 
 import difflib
-from typing import Any, Callable, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 

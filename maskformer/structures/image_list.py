@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -34,13 +34,13 @@ class ImageList:
     def device(self) -> torch.device:
         return self.tensor.device
 
-    def to(self, *args, **kwargs) -> "ImageList":
+    def to(self, *args, **kwargs) -> ImageList:
         return ImageList(self.tensor.to(*args, **kwargs), self.image_sizes)
 
     @staticmethod
     def from_tensors(
         tensors: Sequence[torch.Tensor], size_divisibility: int = 0, pad_value: float = 0.0
-    ) -> "ImageList":
+    ) -> ImageList:
         """Pads ``[..., h_i, w_i]`` tensors to a common size divisible by ``size_divisibility``.
 
         Args:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 
@@ -62,14 +63,14 @@ class Instances:
     def get_fields(self) -> dict[str, Any]:
         return self._fields
 
-    def to(self, *args: Any, **kwargs: Any) -> "Instances":
+    def to(self, *args: Any, **kwargs: Any) -> Instances:
         """Moves every tensor field (e.g. ``.to(device)``)."""
         out = Instances(self._image_size)
         for name, value in self._fields.items():
             out.set(name, value.to(*args, **kwargs) if hasattr(value, "to") else value)
         return out
 
-    def __getitem__(self, item: int | slice | torch.Tensor) -> "Instances":
+    def __getitem__(self, item: int | slice | torch.Tensor) -> Instances:
         if isinstance(item, int):
             item = slice(item, item + 1 if item != -1 else None)
         out = Instances(self._image_size)

@@ -77,7 +77,7 @@ def synchronize() -> None:
 barrier = synchronize
 
 
-@functools.lru_cache()
+@functools.lru_cache
 def _gloo_group():
     """A gloo group for gathering Python objects (works whatever the main backend is)."""
     if dist.get_backend() == "nccl":
