@@ -1,0 +1,5 @@
+"""Meta-architectures."""
+
+from .build import META_ARCH_REGISTRY
+
+__all__ = ["META_ARCH_REGISTRY"]

@@ -1,0 +1,14 @@
+"""The meta-architecture registry."""
+
+from __future__ import annotations
+
+from maskformer.registry import Registry
+
+__all__ = ["META_ARCH_REGISTRY"]
+
+META_ARCH_REGISTRY = Registry("META_ARCH")
+META_ARCH_REGISTRY.__doc__ = """Whole models, looked up by ``MODEL.META_ARCHITECTURE``.
+
+A registered class is built as ``cls(cfg, criterion=..., thing_ids=...)`` (see
+:func:`maskformer.modeling.build_model`).
+"""

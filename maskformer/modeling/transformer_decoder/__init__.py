@@ -1,0 +1,6 @@
+"""Transformer decoders and their shared layers."""
+
+from .build import TRANSFORMER_DECODER_REGISTRY, build_transformer_decoder
+from .position_encoding import PositionEmbeddingSine
+
+__all__ = ["TRANSFORMER_DECODER_REGISTRY", "PositionEmbeddingSine", "build_transformer_decoder"]

@@ -1,0 +1,391 @@
+"""Attention, FFN and MLP blocks shared by the MaskFormer and Mask2Former decoders.
+
+Everything is sequence-first (``[L, B, C]``) like the official code, and parameter names equal the
+official ones (``self_attn.in_proj_weight``, ``norm1``, ``linear1``, ...) so that official
+checkpoints load unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "MLP",
+    "CrossAttentionLayer",
+    "FFNLayer",
+    "MultiheadAttention",
+    "SelfAttentionLayer",
+    "TransformerDecoderLayer",
+    "TransformerEncoderLayer",
+    "with_pos_embed",
+]
+
+
+def with_pos_embed(x: torch.Tensor, pos: torch.Tensor | None) -> torch.Tensor:
+    """Adds a positional embedding if there is one (DETR adds it to queries and keys, not values)."""
+    return x if pos is None else x + pos
+
+
+class MultiheadAttention(nn.Module):
+    """Multi-head attention with ``nn.MultiheadAttention``'s parameters, computed by SDPA.
+
+    ``scaled_dot_product_attention`` picks a fused kernel where one exists, and the parameter
+    layout (packed ``in_proj_weight``) keeps official checkpoints loadable.
+
+    Args:
+        embed_dim: model width C.
+        num_heads: number of heads h; must divide C.
+        dropout: dropout on the attention weights (training only).
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        if embed_dim % num_heads != 0:
+            raise ValueError(
+                f"MultiheadAttention: embed_dim={embed_dim} is not divisible by num_heads={num_heads}."
+            )
+        self.embed_dim = embed_dim
+        self.num_heads = num_heads
+        self.dropout = dropout
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * embed_dim, embed_dim))
+        self.in_proj_bias = nn.Parameter(torch.empty(3 * embed_dim))
+        self.out_proj = nn.Linear(embed_dim, embed_dim)
+        self._reset_parameters()
+
+    def _reset_parameters(self) -> None:
+        # Same initialisation as nn.MultiheadAttention.
+        nn.init.xavier_uniform_(self.in_proj_weight)
+        nn.init.zeros_(self.in_proj_bias)
+        nn.init.zeros_(self.out_proj.bias)
+
+    def _split_heads(self, x: torch.Tensor, batch: int) -> torch.Tensor:
+        # [L, B, C] -> [B, h, L, C/h]
+        return x.reshape(x.shape[0], batch, self.num_heads, -1).permute(1, 2, 0, 3)
+
+    def _merge_masks(
+        self,
+        attn_mask: torch.Tensor | None,
+        key_padding_mask: torch.Tensor | None,
+        batch: int,
+        dtype: torch.dtype,
+    ) -> torch.Tensor | None:
+        """Turns both masks into one SDPA mask broadcastable to ``[B, h, L, S]``.
+
+        SDPA's bool masks mean True = may attend (the inverse of nn.MultiheadAttention's), so bool
+        masks are inverted; float masks are additive and pass through.
+        """
+        mask = None
+        if attn_mask is not None:
+            if attn_mask.dim() == 3 and attn_mask.shape[0] == batch * self.num_heads:
+                attn_mask = attn_mask.reshape(batch, self.num_heads, *attn_mask.shape[1:])
+            elif attn_mask.dim() == 3:  # [B or 1, L, S]: shared by the heads
+                attn_mask = attn_mask.unsqueeze(1)
+            mask = ~attn_mask if attn_mask.dtype == torch.bool else attn_mask.to(dtype)
+        if key_padding_mask is not None:
+            keep = ~key_padding_mask[:, None, None, :]  # [B, 1, 1, S]
+            if mask is None:
+                mask = keep
+            elif mask.dtype == torch.bool:
+                mask = mask & keep
+            else:
+                mask = mask.masked_fill(~keep, float("-inf"))
+        return mask
+
+    def forward(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        attn_mask: torch.Tensor | None = None,
+        key_padding_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Attends ``query`` to ``key``/``value``.
+
+        Args:
+            query: ``[L, B, C]``.
+            key: ``[S, B, C]``.
+            value: ``[S, B, C]``.
+            attn_mask: bool (True = NOT allowed) or float additive mask, ``[L, S]`` or
+                ``[B * h | B | 1, L, S]``.
+            key_padding_mask: bool ``[B, S]``, True = padding.
+
+        Returns:
+            ``[L, B, C]``.
+        """
+        length, batch, _ = query.shape
+        w_q, w_k, w_v = self.in_proj_weight.chunk(3)
+        b_q, b_k, b_v = self.in_proj_bias.chunk(3)
+        q = self._split_heads(F.linear(query, w_q, b_q), batch)
+        k = self._split_heads(F.linear(key, w_k, b_k), batch)
+        v = self._split_heads(F.linear(value, w_v, b_v), batch)
+        mask = self._merge_masks(attn_mask, key_padding_mask, batch, q.dtype)
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
+        )  # [B, h, L, C/h]
+        out = out.permute(2, 0, 1, 3).reshape(length, batch, self.embed_dim)
+        return self.out_proj(out)
+
+
+def _xavier_init(module: nn.Module) -> None:
+    # The official layers re-initialise every matrix with Xavier-uniform.
+    for p in module.parameters():
+        if p.dim() > 1:
+            nn.init.xavier_uniform_(p)
+
+
+class SelfAttentionLayer(nn.Module):
+    """Residual self-attention over the queries, post- or pre-norm (Mask2Former decoder block).
+
+    Args:
+        d_model: width C.
+        nhead: heads.
+        dropout: dropout on attention weights and on the residual branch.
+        normalize_before: pre-norm if True, post-norm otherwise.
+    """
+
+    def __init__(
+        self, d_model: int, nhead: int, dropout: float = 0.0, normalize_before: bool = False
+    ) -> None:
+        super().__init__()
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout)
+        self.norm = nn.LayerNorm(d_model)
+        self.dropout = nn.Dropout(dropout)
+        self.normalize_before = normalize_before
+        _xavier_init(self)
+
+    def forward(
+        self,
+        tgt: torch.Tensor,
+        tgt_mask: torch.Tensor | None = None,
+        tgt_key_padding_mask: torch.Tensor | None = None,
+        query_pos: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``tgt`` ``[Q, B, C]`` (+ ``query_pos`` ``[Q, B, C]``) -> ``[Q, B, C]``."""
+        x = self.norm(tgt) if self.normalize_before else tgt
+        q = k = with_pos_embed(x, query_pos)
+        out = tgt + self.dropout(self.self_attn(q, k, x, tgt_mask, tgt_key_padding_mask))
+        return out if self.normalize_before else self.norm(out)
+
+
+class CrossAttentionLayer(nn.Module):
+    """Residual attention of the queries to image features, post- or pre-norm.
+
+    Args:
+        d_model: width C.
+        nhead: heads.
+        dropout: dropout on attention weights and on the residual branch.
+        normalize_before: pre-norm if True, post-norm otherwise.
+    """
+
+    def __init__(
+        self, d_model: int, nhead: int, dropout: float = 0.0, normalize_before: bool = False
+    ) -> None:
+        super().__init__()
+        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout)
+        self.norm = nn.LayerNorm(d_model)
+        self.dropout = nn.Dropout(dropout)
+        self.normalize_before = normalize_before
+        _xavier_init(self)
+
+    def forward(
+        self,
+        tgt: torch.Tensor,
+        memory: torch.Tensor,
+        memory_mask: torch.Tensor | None = None,
+        memory_key_padding_mask: torch.Tensor | None = None,
+        pos: torch.Tensor | None = None,
+        query_pos: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``tgt`` ``[Q, B, C]`` attends to ``memory`` ``[S, B, C]`` (+ ``pos``) -> ``[Q, B, C]``."""
+        x = self.norm(tgt) if self.normalize_before else tgt
+        attended = self.multihead_attn(
+            with_pos_embed(x, query_pos),
+            with_pos_embed(memory, pos),
+            memory,
+            memory_mask,
+            memory_key_padding_mask,
+        )
+        out = tgt + self.dropout(attended)
+        return out if self.normalize_before else self.norm(out)
+
+
+class FFNLayer(nn.Module):
+    """Residual two-layer ReLU feed-forward block, post- or pre-norm.
+
+    Args:
+        d_model: width C.
+        dim_feedforward: hidden width.
+        dropout: dropout after the activation and on the residual branch.
+        normalize_before: pre-norm if True, post-norm otherwise.
+    """
+
+    def __init__(
+        self, d_model: int, dim_feedforward: int = 2048, dropout: float = 0.0, normalize_before: bool = False
+    ) -> None:
+        super().__init__()
+        self.linear1 = nn.Linear(d_model, dim_feedforward)
+        self.dropout = nn.Dropout(dropout)
+        self.linear2 = nn.Linear(dim_feedforward, d_model)
+        self.norm = nn.LayerNorm(d_model)
+        self.normalize_before = normalize_before
+        _xavier_init(self)
+
+    def forward(self, tgt: torch.Tensor) -> torch.Tensor:
+        """``[Q, B, C]`` -> ``[Q, B, C]``."""
+        x = self.norm(tgt) if self.normalize_before else tgt
+        out = tgt + self.dropout(self.linear2(self.dropout(F.relu(self.linear1(x)))))
+        return out if self.normalize_before else self.norm(out)
+
+
+class MLP(nn.Module):
+    """A stack of ``num_layers`` Linear layers with ReLU between them (none after the last).
+
+    Args:
+        input_dim: input width.
+        hidden_dim: width of the hidden layers.
+        output_dim: output width.
+        num_layers: number of Linear layers.
+    """
+
+    def __init__(self, input_dim: int, hidden_dim: int, output_dim: int, num_layers: int) -> None:
+        super().__init__()
+        dims_in = [input_dim] + [hidden_dim] * (num_layers - 1)
+        dims_out = [hidden_dim] * (num_layers - 1) + [output_dim]
+        self.num_layers = num_layers
+        self.layers = nn.ModuleList(nn.Linear(i, o) for i, o in zip(dims_in, dims_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[..., input_dim]`` -> ``[..., output_dim]``."""
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < self.num_layers - 1:
+                x = F.relu(x)
+        return x
+
+
+class TransformerEncoderLayer(nn.Module):
+    """DETR encoder layer: self-attention + FFN over image tokens, post- or pre-norm.
+
+    Parameter names (``self_attn``, ``linear1``, ``linear2``, ``norm1``, ``norm2``) are those of the
+    official MaskFormer transformer encoder.
+
+    Args:
+        d_model: width C.
+        nhead: heads.
+        dim_feedforward: FFN hidden width.
+        dropout: dropout rate everywhere.
+        normalize_before: pre-norm if True.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        nhead: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        normalize_before: bool = False,
+    ) -> None:
+        super().__init__()
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout)
+        self.linear1 = nn.Linear(d_model, dim_feedforward)
+        self.dropout = nn.Dropout(dropout)
+        self.linear2 = nn.Linear(dim_feedforward, d_model)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.dropout1 = nn.Dropout(dropout)
+        self.dropout2 = nn.Dropout(dropout)
+        self.normalize_before = normalize_before
+
+    def forward(
+        self,
+        src: torch.Tensor,
+        src_mask: torch.Tensor | None = None,
+        src_key_padding_mask: torch.Tensor | None = None,
+        pos: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``src`` ``[S, B, C]`` (+ ``pos``; padding mask ``[B, S]``) -> ``[S, B, C]``."""
+        pre = self.normalize_before
+        x = self.norm1(src) if pre else src
+        q = k = with_pos_embed(x, pos)
+        src = src + self.dropout1(self.self_attn(q, k, x, src_mask, src_key_padding_mask))
+        if not pre:
+            src = self.norm1(src)
+        x = self.norm2(src) if pre else src
+        src = src + self.dropout2(self.linear2(self.dropout(F.relu(self.linear1(x)))))
+        return src if pre else self.norm2(src)
+
+
+class TransformerDecoderLayer(nn.Module):
+    """DETR decoder layer: query self-attention, cross-attention to the image, FFN.
+
+    Parameter names (``self_attn``, ``multihead_attn``, ``linear1``, ``linear2``, ``norm1..3``)
+    are those of the official MaskFormer transformer decoder.
+
+    Args:
+        d_model: width C.
+        nhead: heads.
+        dim_feedforward: FFN hidden width.
+        dropout: dropout rate everywhere.
+        normalize_before: pre-norm if True.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        nhead: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        normalize_before: bool = False,
+    ) -> None:
+        super().__init__()
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout)
+        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout)
+        self.linear1 = nn.Linear(d_model, dim_feedforward)
+        self.dropout = nn.Dropout(dropout)
+        self.linear2 = nn.Linear(dim_feedforward, d_model)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.norm3 = nn.LayerNorm(d_model)
+        self.dropout1 = nn.Dropout(dropout)
+        self.dropout2 = nn.Dropout(dropout)
+        self.dropout3 = nn.Dropout(dropout)
+        self.normalize_before = normalize_before
+
+    def forward(
+        self,
+        tgt: torch.Tensor,
+        memory: torch.Tensor,
+        memory_key_padding_mask: torch.Tensor | None = None,
+        pos: torch.Tensor | None = None,
+        query_pos: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Updates the queries.
+
+        Args:
+            tgt: ``[Q, B, C]`` query content.
+            memory: ``[S, B, C]`` image tokens.
+            memory_key_padding_mask: bool ``[B, S]``, True = padding.
+            pos: ``[S, B, C]`` positional encoding of the image tokens.
+            query_pos: ``[Q, B, C]`` learnable query positional embeddings.
+
+        Returns:
+            ``[Q, B, C]``.
+        """
+        pre = self.normalize_before
+        x = self.norm1(tgt) if pre else tgt
+        q = k = with_pos_embed(x, query_pos)
+        tgt = tgt + self.dropout1(self.self_attn(q, k, x))
+        if not pre:
+            tgt = self.norm1(tgt)
+        x = self.norm2(tgt) if pre else tgt
+        attended = self.multihead_attn(
+            with_pos_embed(x, query_pos), with_pos_embed(memory, pos), memory, None, memory_key_padding_mask
+        )
+        tgt = tgt + self.dropout2(attended)
+        if not pre:
+            tgt = self.norm2(tgt)
+        x = self.norm3(tgt) if pre else tgt
+        tgt = tgt + self.dropout3(self.linear2(self.dropout(F.relu(self.linear1(x)))))
+        return tgt if pre else self.norm3(tgt)
