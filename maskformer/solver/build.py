@@ -1,0 +1,118 @@
+"""Builders for the optimizer, the LR scheduler and the gradient clipper from a config.
+
+Optimizers (SOLVER.OPTIMIZER) and schedules (SOLVER.LR_SCHEDULER_NAME) are looked up in
+``OPTIMIZER_REGISTRY`` / ``LR_SCHEDULER_REGISTRY``; a user adds one with
+``@LR_SCHEDULER_REGISTRY.register()`` on a ``fn(cfg, optimizer) -> LRScheduler``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import LRScheduler
+
+from maskformer.registry import Registry
+
+from .clip_grad import GradClipper, build_grad_clipper
+from .lr_scheduler import WarmupCosineLR, WarmupMultiStepLR, WarmupPolyLR
+from .param_groups import get_default_optimizer_params
+
+__all__ = [
+    "LR_SCHEDULER_REGISTRY",
+    "OPTIMIZER_REGISTRY",
+    "build_gradient_clipper",
+    "build_lr_scheduler",
+    "build_optimizer",
+]
+
+OPTIMIZER_REGISTRY = Registry("OPTIMIZER")
+LR_SCHEDULER_REGISTRY = Registry("LR_SCHEDULER")
+
+
+@OPTIMIZER_REGISTRY.register(name="ADAMW")
+def _adamw(cfg, params: list[dict[str, Any]]) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=cfg.SOLVER.BASE_LR)
+
+
+@OPTIMIZER_REGISTRY.register(name="SGD")
+def _sgd(cfg, params: list[dict[str, Any]]) -> torch.optim.Optimizer:
+    return torch.optim.SGD(
+        params, lr=cfg.SOLVER.BASE_LR, momentum=cfg.SOLVER.MOMENTUM, nesterov=cfg.SOLVER.NESTEROV
+    )
+
+
+def build_optimizer(cfg, model: nn.Module) -> torch.optim.Optimizer:
+    """The optimizer of SOLVER.OPTIMIZER over the parameter groups of ``param_groups.py``.
+
+    Args:
+        cfg: the config (SOLVER.*).
+        model: the model, not yet wrapped in DistributedDataParallel.
+    """
+    solver = cfg.SOLVER
+    params = get_default_optimizer_params(
+        model,
+        base_lr=solver.BASE_LR,
+        weight_decay=solver.WEIGHT_DECAY,
+        weight_decay_norm=solver.WEIGHT_DECAY_NORM,
+        weight_decay_embed=solver.WEIGHT_DECAY_EMBED,
+        backbone_multiplier=solver.BACKBONE_MULTIPLIER,
+        bias_lr_factor=solver.BIAS_LR_FACTOR,
+        weight_decay_bias=solver.WEIGHT_DECAY_BIAS,
+    )
+    name = solver.OPTIMIZER.upper()
+    if name not in OPTIMIZER_REGISTRY:
+        raise ValueError(
+            f"SOLVER.OPTIMIZER={solver.OPTIMIZER!r} is unknown; use one of {OPTIMIZER_REGISTRY.keys()}."
+        )
+    return OPTIMIZER_REGISTRY.get(name)(cfg, params)
+
+
+def _warmup_kwargs(cfg) -> dict[str, Any]:
+    return {
+        "warmup_factor": cfg.SOLVER.WARMUP_FACTOR,
+        "warmup_iters": cfg.SOLVER.WARMUP_ITERS,
+        "warmup_method": cfg.SOLVER.WARMUP_METHOD,
+    }
+
+
+@LR_SCHEDULER_REGISTRY.register(name="WarmupMultiStepLR")
+def _multistep(cfg, optimizer: torch.optim.Optimizer) -> LRScheduler:
+    steps = [s for s in cfg.SOLVER.STEPS if s <= cfg.SOLVER.MAX_ITER]
+    return WarmupMultiStepLR(optimizer, steps, cfg.SOLVER.GAMMA, **_warmup_kwargs(cfg))
+
+
+@LR_SCHEDULER_REGISTRY.register(name="WarmupPolyLR")
+def _poly(cfg, optimizer: torch.optim.Optimizer) -> LRScheduler:
+    return WarmupPolyLR(
+        optimizer,
+        cfg.SOLVER.MAX_ITER,
+        power=cfg.SOLVER.POLY_LR_POWER,
+        constant_ending=cfg.SOLVER.POLY_LR_CONSTANT_ENDING,
+        **_warmup_kwargs(cfg),
+    )
+
+
+@LR_SCHEDULER_REGISTRY.register(name="WarmupCosineLR")
+def _cosine(cfg, optimizer: torch.optim.Optimizer) -> LRScheduler:
+    end_factor = cfg.SOLVER.BASE_LR_END / cfg.SOLVER.BASE_LR if cfg.SOLVER.BASE_LR > 0 else 0.0
+    return WarmupCosineLR(optimizer, cfg.SOLVER.MAX_ITER, end_factor=end_factor, **_warmup_kwargs(cfg))
+
+
+def build_lr_scheduler(cfg, optimizer: torch.optim.Optimizer) -> LRScheduler:
+    """The schedule named by SOLVER.LR_SCHEDULER_NAME (stepped once per iteration)."""
+    name = cfg.SOLVER.LR_SCHEDULER_NAME
+    if name not in LR_SCHEDULER_REGISTRY:
+        raise ValueError(
+            f"SOLVER.LR_SCHEDULER_NAME={name!r} is unknown; use one of {LR_SCHEDULER_REGISTRY.keys()}."
+        )
+    return LR_SCHEDULER_REGISTRY.get(name)(cfg, optimizer)
+
+
+def build_gradient_clipper(cfg) -> GradClipper | None:
+    """The clipper of SOLVER.CLIP_GRADIENTS, or None when clipping is disabled."""
+    clip = cfg.SOLVER.CLIP_GRADIENTS
+    if not clip.ENABLED:
+        return None
+    return build_grad_clipper(clip.CLIP_TYPE, clip.CLIP_VALUE, clip.NORM_TYPE)

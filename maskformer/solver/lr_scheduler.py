@@ -1,0 +1,145 @@
+"""Iteration-based learning-rate schedules with warmup.
+
+Each schedule gives, at iteration ``t`` (the scheduler is stepped once per iteration),
+
+    lr(t) = base_lr * warmup(t) * decay(t)
+
+with ``warmup(t) = 1`` for ``t >= warmup_iters``, else ``warmup_factor`` ("constant") or
+``warmup_factor * (1 - t / warmup_iters) + t / warmup_iters`` ("linear"); and ``decay`` is
+
+- WarmupMultiStepLR: ``gamma ** (number of milestones <= t)``;
+- WarmupPolyLR (Mask2Former/DeepLab): ``(1 - t / max_iters) ** power``, floored at
+  ``constant_ending`` once below it (only when ``constant_ending > 0`` and warmup is over);
+- WarmupCosineLR: ``end + (1 - end) * 0.5 * (1 + cos(pi * t / max_iters))`` with
+  ``end = base_lr_end / base_lr``.
+
+``state_dict()`` / ``load_state_dict()`` come from ``torch.optim.lr_scheduler.LRScheduler``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+
+import torch
+from torch.optim.lr_scheduler import LRScheduler
+
+__all__ = ["WarmupCosineLR", "WarmupMultiStepLR", "WarmupPolyLR", "warmup_factor_at_iter"]
+
+WARMUP_METHODS = ("constant", "linear")
+
+
+def warmup_factor_at_iter(method: str, it: int, warmup_iters: int, warmup_factor: float) -> float:
+    """The warmup multiplier at iteration ``it`` (see the module docstring)."""
+    if it >= warmup_iters:
+        return 1.0
+    if method == "constant":
+        return warmup_factor
+    if method == "linear":
+        alpha = it / warmup_iters
+        return warmup_factor * (1 - alpha) + alpha
+    raise ValueError(f"SOLVER.WARMUP_METHOD={method!r} is unknown; use one of {WARMUP_METHODS}.")
+
+
+class _WarmupLR(LRScheduler):
+    """Base class: ``lr = base_lr * warmup(t) * decay(t)``; subclasses define ``_decay``."""
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        warmup_factor: float = 0.001,
+        warmup_iters: int = 1000,
+        warmup_method: str = "linear",
+        last_epoch: int = -1,
+    ) -> None:
+        warmup_factor_at_iter(warmup_method, 0, 1, warmup_factor)  # validates the method name
+        self.warmup_factor = warmup_factor
+        self.warmup_iters = warmup_iters
+        self.warmup_method = warmup_method
+        super().__init__(optimizer, last_epoch)
+
+    def _decay(self, it: int) -> float:
+        raise NotImplementedError
+
+    def _factor(self, it: int) -> float:
+        warmup = warmup_factor_at_iter(self.warmup_method, it, self.warmup_iters, self.warmup_factor)
+        return warmup * self._decay(it)
+
+    def get_lr(self) -> list[float]:
+        factor = self._factor(self.last_epoch)
+        return [base_lr * factor for base_lr in self.base_lrs]
+
+
+class WarmupMultiStepLR(_WarmupLR):
+    """Step decay by ``gamma`` at each milestone iteration, after warmup."""
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        milestones: list[int],
+        gamma: float = 0.1,
+        warmup_factor: float = 0.001,
+        warmup_iters: int = 1000,
+        warmup_method: str = "linear",
+        last_epoch: int = -1,
+    ) -> None:
+        if list(milestones) != sorted(milestones):
+            raise ValueError(f"SOLVER.STEPS must be increasing, got {list(milestones)}.")
+        self.milestones = [int(m) for m in milestones]
+        self.gamma = gamma
+        super().__init__(optimizer, warmup_factor, warmup_iters, warmup_method, last_epoch)
+
+    def _decay(self, it: int) -> float:
+        return self.gamma ** bisect.bisect_right(self.milestones, it)
+
+
+class WarmupPolyLR(_WarmupLR):
+    """Polynomial decay ``(1 - t / max_iters) ** power`` (the ADE20K / Cityscapes schedule)."""
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        max_iters: int,
+        warmup_factor: float = 0.001,
+        warmup_iters: int = 1000,
+        warmup_method: str = "linear",
+        power: float = 0.9,
+        constant_ending: float = 0.0,
+        last_epoch: int = -1,
+    ) -> None:
+        self.max_iters = max_iters
+        self.power = power
+        self.constant_ending = constant_ending
+        super().__init__(optimizer, warmup_factor, warmup_iters, warmup_method, last_epoch)
+
+    def _decay(self, it: int) -> float:
+        return (1.0 - min(it, self.max_iters) / self.max_iters) ** self.power
+
+    def _factor(self, it: int) -> float:
+        warmup = warmup_factor_at_iter(self.warmup_method, it, self.warmup_iters, self.warmup_factor)
+        decay = self._decay(it)
+        if self.constant_ending > 0 and warmup == 1.0 and decay < self.constant_ending:
+            return self.constant_ending
+        return warmup * decay
+
+
+class WarmupCosineLR(_WarmupLR):
+    """Half-cosine decay from ``base_lr`` to ``base_lr * end_factor`` at ``max_iters``."""
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        max_iters: int,
+        warmup_factor: float = 0.001,
+        warmup_iters: int = 1000,
+        warmup_method: str = "linear",
+        end_factor: float = 0.0,
+        last_epoch: int = -1,
+    ) -> None:
+        self.max_iters = max_iters
+        self.end_factor = end_factor
+        super().__init__(optimizer, warmup_factor, warmup_iters, warmup_method, last_epoch)
+
+    def _decay(self, it: int) -> float:
+        cosine = 0.5 * (1.0 + math.cos(math.pi * min(it, self.max_iters) / self.max_iters))
+        return self.end_factor + (1.0 - self.end_factor) * cosine
