@@ -1,0 +1,8 @@
+"""Inference: pure functions from mask classification outputs to semantic / panoptic / instance."""
+
+from .instance import instance_inference
+from .panoptic import panoptic_inference
+from .postprocess import sem_seg_postprocess
+from .semantic import semantic_inference
+
+__all__ = ["instance_inference", "panoptic_inference", "sem_seg_postprocess", "semantic_inference"]

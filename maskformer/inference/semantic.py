@@ -1,0 +1,25 @@
+"""Semantic inference: per-class scores from mask classification (MaskFormer paper, Sec. 3.4)."""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["semantic_inference"]
+
+
+def semantic_inference(mask_cls: torch.Tensor, mask_pred: torch.Tensor) -> torch.Tensor:
+    """Marginalises the mask predictions over their class probabilities.
+
+    ``out[c, h, w] = sum_q softmax(mask_cls[q])[c] * sigmoid(mask_pred[q, h, w])`` for the K
+    non-void classes (the "no object" probability is dropped, not renormalised).
+
+    Args:
+        mask_cls: ``[Q, K+1]`` class logits.
+        mask_pred: ``[Q, H, W]`` mask logits.
+
+    Returns:
+        ``[K, H, W]`` scores in ``[0, Q]`` (argmax over K gives the semantic map).
+    """
+    probs = mask_cls.softmax(-1)[..., :-1]  # [Q, K]
+    masks = mask_pred.sigmoid()  # [Q, H, W]
+    return torch.einsum("qc,qhw->chw", probs, masks)
