@@ -1,0 +1,1 @@
+"""Evaluation: evaluators (semantic, panoptic, instance, Cityscapes) and inference over a dataset."""
