@@ -1,297 +1,591 @@
-"""Draft default tree (to be replaced by the config owner with a commented, curated tree)."""
+"""The one default config tree.
 
-from fvcore.common.config import CfgNode as CN
+Values are Detectron2's defaults (``detectron2/config/defaults.py`` plus ``add_deeplab_config``), the
+official Mask2Former code defaults (``add_maskformer2_config``; MaskFormer's ``add_mask_former_config``
+is a subset with the same values) and this project's own keys, marked ``[project]``. The shipped
+official YAMLs override many of these (e.g. loss weights 2/5/5 and ``DEC_LAYERS: 10``); the values
+here are what a key holds when no file sets it.
+
+Keys kept only so that official YAML files load unchanged, without any effect in this code base, are
+listed in ``compat.py`` (``NO_EFFECT_KEYS``).
+"""
+
+from .config import CfgNode
+
+# Detectron2's short name for a config section.
+CN = CfgNode
 
 _C = CN()
-_C.CUDNN_BENCHMARK = False
-_C.DATALOADER = CN()
-_C.DATALOADER.ASPECT_RATIO_GROUPING = True
-_C.DATALOADER.FILTER_EMPTY_ANNOTATIONS = True
-_C.DATALOADER.NUM_WORKERS = 4
-_C.DATALOADER.REPEAT_SQRT = True
-_C.DATALOADER.REPEAT_THRESHOLD = 0.0
-_C.DATALOADER.SAMPLER_TRAIN = 'TrainingSampler'
-_C.DATASETS = CN()
-_C.DATASETS.PRECOMPUTED_PROPOSAL_TOPK_TEST = 1000
-_C.DATASETS.PRECOMPUTED_PROPOSAL_TOPK_TRAIN = 2000
-_C.DATASETS.PROPOSAL_FILES_TEST = []
-_C.DATASETS.PROPOSAL_FILES_TRAIN = []
-_C.DATASETS.TEST = ['coco_2017_val_panoptic_with_sem_seg']
-_C.DATASETS.TRAIN = ['coco_2017_train_panoptic']
-_C.FLOAT32_PRECISION = ''
-_C.GLOBAL = CN()
-_C.GLOBAL.HACK = 1.0
-_C.INPUT = CN()
-_C.INPUT.COLOR_AUG_SSD = False
-_C.INPUT.CROP = CN()
-_C.INPUT.CROP.ENABLED = False
-_C.INPUT.CROP.SINGLE_CATEGORY_MAX_AREA = 1.0
-_C.INPUT.CROP.SIZE = [0.9, 0.9]
-_C.INPUT.CROP.TYPE = 'relative_range'
-_C.INPUT.DATASET_MAPPER_NAME = 'coco_panoptic_lsj'
-_C.INPUT.FORMAT = 'RGB'
-_C.INPUT.IMAGE_SIZE = 1024
-_C.INPUT.MASK_FORMAT = 'polygon'
-_C.INPUT.MAX_SCALE = 2.0
-_C.INPUT.MAX_SIZE_TEST = 1333
-_C.INPUT.MAX_SIZE_TRAIN = 1333
-_C.INPUT.MIN_SCALE = 0.1
-_C.INPUT.MIN_SIZE_TEST = 800
-_C.INPUT.MIN_SIZE_TRAIN = [800]
-_C.INPUT.MIN_SIZE_TRAIN_SAMPLING = 'choice'
-_C.INPUT.RANDOM_FLIP = 'horizontal'
-_C.INPUT.SIZE_DIVISIBILITY = -1
+
+# Config format version (Detectron2's); kept so that official files load unchanged.
+_C.VERSION = 2
+
+# -----------------------------------------------------------------------------
+# MODEL
+# -----------------------------------------------------------------------------
 _C.MODEL = CN()
-_C.MODEL.ANCHOR_GENERATOR = CN()
-_C.MODEL.ANCHOR_GENERATOR.ANGLES = [[-90, 0, 90]]
-_C.MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS = [[0.5, 1.0, 2.0]]
-_C.MODEL.ANCHOR_GENERATOR.NAME = 'DefaultAnchorGenerator'
-_C.MODEL.ANCHOR_GENERATOR.OFFSET = 0.0
-_C.MODEL.ANCHOR_GENERATOR.SIZES = [[32, 64, 128, 256, 512]]
-_C.MODEL.BACKBONE = CN()
-_C.MODEL.BACKBONE.FREEZE_AT = 0
-_C.MODEL.BACKBONE.NAME = 'build_resnet_backbone'
-_C.MODEL.DEVICE = 'cpu'
-_C.MODEL.FPN = CN()
-_C.MODEL.FPN.FUSE_TYPE = 'sum'
-_C.MODEL.FPN.IN_FEATURES = []
-_C.MODEL.FPN.NORM = ''
-_C.MODEL.FPN.OUT_CHANNELS = 256
-_C.MODEL.KEYPOINT_ON = False
+# Load precomputed proposals with the dataset (Detectron2 R-CNN option; no effect here).
 _C.MODEL.LOAD_PROPOSALS = False
-_C.MODEL.MASK_FORMER = CN()
-_C.MODEL.MASK_FORMER.CLASS_WEIGHT = 2.0
-_C.MODEL.MASK_FORMER.DEC_LAYERS = 10
-_C.MODEL.MASK_FORMER.DEEP_SUPERVISION = True
-_C.MODEL.MASK_FORMER.DICE_WEIGHT = 5.0
-_C.MODEL.MASK_FORMER.DIM_FEEDFORWARD = 2048
-_C.MODEL.MASK_FORMER.DROPOUT = 0.0
-_C.MODEL.MASK_FORMER.ENC_LAYERS = 0
-_C.MODEL.MASK_FORMER.ENFORCE_INPUT_PROJ = False
-_C.MODEL.MASK_FORMER.HIDDEN_DIM = 256
-_C.MODEL.MASK_FORMER.IMPORTANCE_SAMPLE_RATIO = 0.75
-_C.MODEL.MASK_FORMER.MASK_WEIGHT = 5.0
-_C.MODEL.MASK_FORMER.NHEADS = 8
-_C.MODEL.MASK_FORMER.NO_OBJECT_WEIGHT = 0.1
-_C.MODEL.MASK_FORMER.NUM_OBJECT_QUERIES = 100
-_C.MODEL.MASK_FORMER.OVERSAMPLE_RATIO = 3.0
-_C.MODEL.MASK_FORMER.PRE_NORM = False
-_C.MODEL.MASK_FORMER.SIZE_DIVISIBILITY = 32
-_C.MODEL.MASK_FORMER.TEST = CN()
-_C.MODEL.MASK_FORMER.TEST.INSTANCE_ON = True
-_C.MODEL.MASK_FORMER.TEST.OBJECT_MASK_THRESHOLD = 0.8
-_C.MODEL.MASK_FORMER.TEST.OVERLAP_THRESHOLD = 0.8
-_C.MODEL.MASK_FORMER.TEST.PANOPTIC_ON = True
-_C.MODEL.MASK_FORMER.TEST.SEMANTIC_ON = True
-_C.MODEL.MASK_FORMER.TEST.SEM_SEG_POSTPROCESSING_BEFORE_INFERENCE = False
-_C.MODEL.MASK_FORMER.TRAIN_NUM_POINTS = 12544
-_C.MODEL.MASK_FORMER.TRANSFORMER_DECODER_NAME = 'MultiScaleMaskedTransformerDecoder'
-_C.MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE = 'multi_scale_pixel_decoder'
+# Detectron2 R-CNN mask/keypoint head switches (no effect here).
 _C.MODEL.MASK_ON = False
-_C.MODEL.META_ARCHITECTURE = 'MaskFormer'
-_C.MODEL.PANOPTIC_FPN = CN()
-_C.MODEL.PANOPTIC_FPN.COMBINE = CN()
-_C.MODEL.PANOPTIC_FPN.COMBINE.ENABLED = True
-_C.MODEL.PANOPTIC_FPN.COMBINE.INSTANCES_CONFIDENCE_THRESH = 0.5
-_C.MODEL.PANOPTIC_FPN.COMBINE.OVERLAP_THRESH = 0.5
-_C.MODEL.PANOPTIC_FPN.COMBINE.STUFF_AREA_LIMIT = 4096
-_C.MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT = 1.0
-_C.MODEL.PIXEL_MEAN = [123.675, 116.28, 103.53]
-_C.MODEL.PIXEL_STD = [58.395, 57.12, 57.375]
+_C.MODEL.KEYPOINT_ON = False
+# Device the model is built on: "cuda", "cpu", "mps", "cuda:1", ...
+_C.MODEL.DEVICE = "cuda"
+# Name in META_ARCH_REGISTRY: "MaskFormer" (both papers) or "SemanticSegmentor" (per-pixel baselines).
+_C.MODEL.META_ARCHITECTURE = "GeneralizedRCNN"
+# Checkpoint to initialise from: a path, or a detectron2:// / https:// URL (.pkl, .pth, .safetensors).
+_C.MODEL.WEIGHTS = ""
+# Per-channel normalisation of the input image, in INPUT.FORMAT channel order (0-255 scale).
+_C.MODEL.PIXEL_MEAN = [103.530, 116.280, 123.675]
+_C.MODEL.PIXEL_STD = [1.0, 1.0, 1.0]
+
+# -----------------------------------------------------------------------------
+# Backbone
+# -----------------------------------------------------------------------------
+_C.MODEL.BACKBONE = CN()
+# Name in BACKBONE_REGISTRY: "build_resnet_backbone", "D2SwinTransformer", "TimmBackbone", ...
+_C.MODEL.BACKBONE.NAME = "build_resnet_backbone"
+# Freeze the stem (1) and the first stages (2..5) of a ResNet; 0 trains everything.
+_C.MODEL.BACKBONE.FREEZE_AT = 2
+
+# Detectron2 FPN backbone (no effect here: the pixel decoders read MODEL.SEM_SEG_HEAD).
+_C.MODEL.FPN = CN()
+# Input features of the FPN backbone.
+_C.MODEL.FPN.IN_FEATURES = []
+# Output channels of the FPN backbone.
+_C.MODEL.FPN.OUT_CHANNELS = 256
+# Normalisation of the FPN backbone: "" or "GN".
+_C.MODEL.FPN.NORM = ""
+# Fusion of top-down and lateral features: "sum" or "avg".
+_C.MODEL.FPN.FUSE_TYPE = "sum"
+
+# -----------------------------------------------------------------------------
+# Detectron2 detection heads (R-CNN / RetinaNet / Panoptic FPN). Accepted so that the official
+# resolved configs load; none of them has an effect in this code base (see compat.py).
+# -----------------------------------------------------------------------------
 _C.MODEL.PROPOSAL_GENERATOR = CN()
+# Proposal generator name ("RPN", "RRPN", "PrecomputedProposals").
+_C.MODEL.PROPOSAL_GENERATOR.NAME = "RPN"
+# Minimum proposal side in pixels.
 _C.MODEL.PROPOSAL_GENERATOR.MIN_SIZE = 0
-_C.MODEL.PROPOSAL_GENERATOR.NAME = 'RPN'
-_C.MODEL.RESNETS = CN()
-_C.MODEL.RESNETS.DEFORM_MODULATED = False
-_C.MODEL.RESNETS.DEFORM_NUM_GROUPS = 1
-_C.MODEL.RESNETS.DEFORM_ON_PER_STAGE = [False, False, False, False]
-_C.MODEL.RESNETS.DEPTH = 50
-_C.MODEL.RESNETS.NORM = 'FrozenBN'
-_C.MODEL.RESNETS.NUM_GROUPS = 1
-_C.MODEL.RESNETS.OUT_FEATURES = ['res2', 'res3', 'res4', 'res5']
-_C.MODEL.RESNETS.RES2_OUT_CHANNELS = 256
-_C.MODEL.RESNETS.RES4_DILATION = 1
-_C.MODEL.RESNETS.RES5_DILATION = 1
-_C.MODEL.RESNETS.RES5_MULTI_GRID = [1, 1, 1]
-_C.MODEL.RESNETS.STEM_OUT_CHANNELS = 64
-_C.MODEL.RESNETS.STEM_TYPE = 'basic'
-_C.MODEL.RESNETS.STRIDE_IN_1X1 = False
-_C.MODEL.RESNETS.WIDTH_PER_GROUP = 64
-_C.MODEL.RETINANET = CN()
-_C.MODEL.RETINANET.BBOX_REG_LOSS_TYPE = 'smooth_l1'
-_C.MODEL.RETINANET.BBOX_REG_WEIGHTS = [1.0, 1.0, 1.0, 1.0]
-_C.MODEL.RETINANET.FOCAL_LOSS_ALPHA = 0.25
-_C.MODEL.RETINANET.FOCAL_LOSS_GAMMA = 2.0
-_C.MODEL.RETINANET.IN_FEATURES = ['p3', 'p4', 'p5', 'p6', 'p7']
-_C.MODEL.RETINANET.IOU_LABELS = [0, -1, 1]
-_C.MODEL.RETINANET.IOU_THRESHOLDS = [0.4, 0.5]
-_C.MODEL.RETINANET.NMS_THRESH_TEST = 0.5
-_C.MODEL.RETINANET.NORM = ''
-_C.MODEL.RETINANET.NUM_CLASSES = 80
-_C.MODEL.RETINANET.NUM_CONVS = 4
-_C.MODEL.RETINANET.PRIOR_PROB = 0.01
-_C.MODEL.RETINANET.SCORE_THRESH_TEST = 0.05
-_C.MODEL.RETINANET.SMOOTH_L1_LOSS_BETA = 0.1
-_C.MODEL.RETINANET.TOPK_CANDIDATES_TEST = 1000
-_C.MODEL.ROI_BOX_CASCADE_HEAD = CN()
-_C.MODEL.ROI_BOX_CASCADE_HEAD.BBOX_REG_WEIGHTS = [[10.0, 10.0, 5.0, 5.0], [20.0, 20.0, 10.0, 10.0], [30.0, 30.0, 15.0, 15.0]]
-_C.MODEL.ROI_BOX_CASCADE_HEAD.IOUS = [0.5, 0.6, 0.7]
-_C.MODEL.ROI_BOX_HEAD = CN()
-_C.MODEL.ROI_BOX_HEAD.BBOX_REG_LOSS_TYPE = 'smooth_l1'
-_C.MODEL.ROI_BOX_HEAD.BBOX_REG_LOSS_WEIGHT = 1.0
-_C.MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS = [10.0, 10.0, 5.0, 5.0]
-_C.MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG = False
-_C.MODEL.ROI_BOX_HEAD.CONV_DIM = 256
-_C.MODEL.ROI_BOX_HEAD.FC_DIM = 1024
-_C.MODEL.ROI_BOX_HEAD.FED_LOSS_FREQ_WEIGHT_POWER = 0.5
-_C.MODEL.ROI_BOX_HEAD.FED_LOSS_NUM_CLASSES = 50
-_C.MODEL.ROI_BOX_HEAD.NAME = ''
-_C.MODEL.ROI_BOX_HEAD.NORM = ''
-_C.MODEL.ROI_BOX_HEAD.NUM_CONV = 0
-_C.MODEL.ROI_BOX_HEAD.NUM_FC = 0
-_C.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION = 14
-_C.MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO = 0
-_C.MODEL.ROI_BOX_HEAD.POOLER_TYPE = 'ROIAlignV2'
-_C.MODEL.ROI_BOX_HEAD.SMOOTH_L1_BETA = 0.0
-_C.MODEL.ROI_BOX_HEAD.TRAIN_ON_PRED_BOXES = False
-_C.MODEL.ROI_BOX_HEAD.USE_FED_LOSS = False
-_C.MODEL.ROI_BOX_HEAD.USE_SIGMOID_CE = False
-_C.MODEL.ROI_HEADS = CN()
-_C.MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE = 512
-_C.MODEL.ROI_HEADS.IN_FEATURES = ['res4']
-_C.MODEL.ROI_HEADS.IOU_LABELS = [0, 1]
-_C.MODEL.ROI_HEADS.IOU_THRESHOLDS = [0.5]
-_C.MODEL.ROI_HEADS.NAME = 'Res5ROIHeads'
-_C.MODEL.ROI_HEADS.NMS_THRESH_TEST = 0.5
-_C.MODEL.ROI_HEADS.NUM_CLASSES = 80
-_C.MODEL.ROI_HEADS.POSITIVE_FRACTION = 0.25
-_C.MODEL.ROI_HEADS.PROPOSAL_APPEND_GT = True
-_C.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.05
-_C.MODEL.ROI_KEYPOINT_HEAD = CN()
-_C.MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS = [512, 512, 512, 512, 512, 512, 512, 512]
-_C.MODEL.ROI_KEYPOINT_HEAD.LOSS_WEIGHT = 1.0
-_C.MODEL.ROI_KEYPOINT_HEAD.MIN_KEYPOINTS_PER_IMAGE = 1
-_C.MODEL.ROI_KEYPOINT_HEAD.NAME = 'KRCNNConvDeconvUpsampleHead'
-_C.MODEL.ROI_KEYPOINT_HEAD.NORMALIZE_LOSS_BY_VISIBLE_KEYPOINTS = True
-_C.MODEL.ROI_KEYPOINT_HEAD.NUM_KEYPOINTS = 17
-_C.MODEL.ROI_KEYPOINT_HEAD.POOLER_RESOLUTION = 14
-_C.MODEL.ROI_KEYPOINT_HEAD.POOLER_SAMPLING_RATIO = 0
-_C.MODEL.ROI_KEYPOINT_HEAD.POOLER_TYPE = 'ROIAlignV2'
-_C.MODEL.ROI_MASK_HEAD = CN()
-_C.MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK = False
-_C.MODEL.ROI_MASK_HEAD.CONV_DIM = 256
-_C.MODEL.ROI_MASK_HEAD.NAME = 'MaskRCNNConvUpsampleHead'
-_C.MODEL.ROI_MASK_HEAD.NORM = ''
-_C.MODEL.ROI_MASK_HEAD.NUM_CONV = 0
-_C.MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION = 14
-_C.MODEL.ROI_MASK_HEAD.POOLER_SAMPLING_RATIO = 0
-_C.MODEL.ROI_MASK_HEAD.POOLER_TYPE = 'ROIAlignV2'
+
+_C.MODEL.ANCHOR_GENERATOR = CN()
+# Anchor generator name.
+_C.MODEL.ANCHOR_GENERATOR.NAME = "DefaultAnchorGenerator"
+# Anchor sizes per feature map.
+_C.MODEL.ANCHOR_GENERATOR.SIZES = [[32, 64, 128, 256, 512]]
+# Anchor aspect ratios (H/W) per feature map.
+_C.MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS = [[0.5, 1.0, 2.0]]
+# Anchor angles in degrees (rotated anchors).
+_C.MODEL.ANCHOR_GENERATOR.ANGLES = [[-90, 0, 90]]
+# Offset of the first anchor centre, in units of the stride.
+_C.MODEL.ANCHOR_GENERATOR.OFFSET = 0.0
+
 _C.MODEL.RPN = CN()
+# RPN head name.
+_C.MODEL.RPN.HEAD_NAME = "StandardRPNHead"
+# RPN input features.
+_C.MODEL.RPN.IN_FEATURES = ["res4"]
+# Prune anchors outside the image by this many pixels (-1: keep all).
+_C.MODEL.RPN.BOUNDARY_THRESH = -1
+# IoU thresholds and labels for anchor matching.
+_C.MODEL.RPN.IOU_THRESHOLDS = [0.3, 0.7]
+_C.MODEL.RPN.IOU_LABELS = [0, -1, 1]
+# Anchors sampled per image and their positive fraction.
 _C.MODEL.RPN.BATCH_SIZE_PER_IMAGE = 256
-_C.MODEL.RPN.BBOX_REG_LOSS_TYPE = 'smooth_l1'
+_C.MODEL.RPN.POSITIVE_FRACTION = 0.5
+# Box regression loss ("smooth_l1", "giou"), its weight, target weights and beta.
+_C.MODEL.RPN.BBOX_REG_LOSS_TYPE = "smooth_l1"
 _C.MODEL.RPN.BBOX_REG_LOSS_WEIGHT = 1.0
 _C.MODEL.RPN.BBOX_REG_WEIGHTS = [1.0, 1.0, 1.0, 1.0]
-_C.MODEL.RPN.BOUNDARY_THRESH = -1
-_C.MODEL.RPN.CONV_DIMS = [-1]
-_C.MODEL.RPN.HEAD_NAME = 'StandardRPNHead'
-_C.MODEL.RPN.IN_FEATURES = ['res4']
-_C.MODEL.RPN.IOU_LABELS = [0, -1, 1]
-_C.MODEL.RPN.IOU_THRESHOLDS = [0.3, 0.7]
-_C.MODEL.RPN.LOSS_WEIGHT = 1.0
-_C.MODEL.RPN.NMS_THRESH = 0.7
-_C.MODEL.RPN.POSITIVE_FRACTION = 0.5
-_C.MODEL.RPN.POST_NMS_TOPK_TEST = 1000
-_C.MODEL.RPN.POST_NMS_TOPK_TRAIN = 2000
-_C.MODEL.RPN.PRE_NMS_TOPK_TEST = 6000
-_C.MODEL.RPN.PRE_NMS_TOPK_TRAIN = 12000
 _C.MODEL.RPN.SMOOTH_L1_BETA = 0.0
+# Weight of the RPN losses.
+_C.MODEL.RPN.LOSS_WEIGHT = 1.0
+# Proposals kept before / after NMS, in training and in test.
+_C.MODEL.RPN.PRE_NMS_TOPK_TRAIN = 12000
+_C.MODEL.RPN.PRE_NMS_TOPK_TEST = 6000
+_C.MODEL.RPN.POST_NMS_TOPK_TRAIN = 2000
+_C.MODEL.RPN.POST_NMS_TOPK_TEST = 1000
+# NMS IoU threshold of the proposals.
+_C.MODEL.RPN.NMS_THRESH = 0.7
+# Channels of the RPN head convs (-1: same as the input).
+_C.MODEL.RPN.CONV_DIMS = [-1]
+
+_C.MODEL.ROI_HEADS = CN()
+# ROI heads name.
+_C.MODEL.ROI_HEADS.NAME = "Res5ROIHeads"
+# Number of foreground classes of the ROI heads.
+_C.MODEL.ROI_HEADS.NUM_CLASSES = 80
+# ROI heads input features.
+_C.MODEL.ROI_HEADS.IN_FEATURES = ["res4"]
+# IoU thresholds and labels for proposal matching.
+_C.MODEL.ROI_HEADS.IOU_THRESHOLDS = [0.5]
+_C.MODEL.ROI_HEADS.IOU_LABELS = [0, 1]
+# ROIs sampled per image and their positive fraction.
+_C.MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE = 512
+_C.MODEL.ROI_HEADS.POSITIVE_FRACTION = 0.25
+# Test-time score threshold and NMS threshold.
+_C.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.05
+_C.MODEL.ROI_HEADS.NMS_THRESH_TEST = 0.5
+# Add ground-truth boxes to the proposals in training.
+_C.MODEL.ROI_HEADS.PROPOSAL_APPEND_GT = True
+
+_C.MODEL.ROI_BOX_HEAD = CN()
+# Box head name.
+_C.MODEL.ROI_BOX_HEAD.NAME = ""
+# Box regression loss type, weight, target weights and beta.
+_C.MODEL.ROI_BOX_HEAD.BBOX_REG_LOSS_TYPE = "smooth_l1"
+_C.MODEL.ROI_BOX_HEAD.BBOX_REG_LOSS_WEIGHT = 1.0
+_C.MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS = [10.0, 10.0, 5.0, 5.0]
+_C.MODEL.ROI_BOX_HEAD.SMOOTH_L1_BETA = 0.0
+# ROI pooler resolution, sampling ratio and type.
+_C.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION = 14
+_C.MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO = 0
+_C.MODEL.ROI_BOX_HEAD.POOLER_TYPE = "ROIAlignV2"
+# Number and width of FC layers, number and width of conv layers, normalisation.
+_C.MODEL.ROI_BOX_HEAD.NUM_FC = 0
+_C.MODEL.ROI_BOX_HEAD.FC_DIM = 1024
+_C.MODEL.ROI_BOX_HEAD.NUM_CONV = 0
+_C.MODEL.ROI_BOX_HEAD.CONV_DIM = 256
+_C.MODEL.ROI_BOX_HEAD.NORM = ""
+# Class-agnostic box regression.
+_C.MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG = False
+# Train on boxes predicted by the box head instead of proposals.
+_C.MODEL.ROI_BOX_HEAD.TRAIN_ON_PRED_BOXES = False
+# Federated loss (LVIS) and sigmoid cross-entropy options.
+_C.MODEL.ROI_BOX_HEAD.USE_FED_LOSS = False
+_C.MODEL.ROI_BOX_HEAD.USE_SIGMOID_CE = False
+_C.MODEL.ROI_BOX_HEAD.FED_LOSS_FREQ_WEIGHT_POWER = 0.5
+_C.MODEL.ROI_BOX_HEAD.FED_LOSS_NUM_CLASSES = 50
+
+_C.MODEL.ROI_BOX_CASCADE_HEAD = CN()
+# Box regression target weights and IoU thresholds of the cascade stages.
+_C.MODEL.ROI_BOX_CASCADE_HEAD.BBOX_REG_WEIGHTS = [
+    [10.0, 10.0, 5.0, 5.0],
+    [20.0, 20.0, 10.0, 10.0],
+    [30.0, 30.0, 15.0, 15.0],
+]
+_C.MODEL.ROI_BOX_CASCADE_HEAD.IOUS = [0.5, 0.6, 0.7]
+
+_C.MODEL.ROI_MASK_HEAD = CN()
+# Mask head name.
+_C.MODEL.ROI_MASK_HEAD.NAME = "MaskRCNNConvUpsampleHead"
+# ROI pooler resolution, sampling ratio and type.
+_C.MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION = 14
+_C.MODEL.ROI_MASK_HEAD.POOLER_SAMPLING_RATIO = 0
+_C.MODEL.ROI_MASK_HEAD.POOLER_TYPE = "ROIAlignV2"
+# Number and width of the convs, normalisation.
+_C.MODEL.ROI_MASK_HEAD.NUM_CONV = 0
+_C.MODEL.ROI_MASK_HEAD.CONV_DIM = 256
+_C.MODEL.ROI_MASK_HEAD.NORM = ""
+# Class-agnostic mask prediction.
+_C.MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK = False
+
+_C.MODEL.ROI_KEYPOINT_HEAD = CN()
+# Keypoint head name.
+_C.MODEL.ROI_KEYPOINT_HEAD.NAME = "KRCNNConvDeconvUpsampleHead"
+# ROI pooler resolution, sampling ratio and type.
+_C.MODEL.ROI_KEYPOINT_HEAD.POOLER_RESOLUTION = 14
+_C.MODEL.ROI_KEYPOINT_HEAD.POOLER_SAMPLING_RATIO = 0
+_C.MODEL.ROI_KEYPOINT_HEAD.POOLER_TYPE = "ROIAlignV2"
+# Widths of the keypoint head convs.
+_C.MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS = [512] * 8
+# Number of keypoints (17 for COCO).
+_C.MODEL.ROI_KEYPOINT_HEAD.NUM_KEYPOINTS = 17
+# Images with fewer visible keypoints are dropped from training.
+_C.MODEL.ROI_KEYPOINT_HEAD.MIN_KEYPOINTS_PER_IMAGE = 1
+# Normalise the keypoint loss by the number of visible keypoints.
+_C.MODEL.ROI_KEYPOINT_HEAD.NORMALIZE_LOSS_BY_VISIBLE_KEYPOINTS = True
+# Weight of the keypoint loss.
+_C.MODEL.ROI_KEYPOINT_HEAD.LOSS_WEIGHT = 1.0
+
+_C.MODEL.PANOPTIC_FPN = CN()
+# Weight of the instance losses of Panoptic FPN.
+_C.MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT = 1.0
+# Panoptic FPN heuristic combination of instance and semantic outputs.
+_C.MODEL.PANOPTIC_FPN.COMBINE = CN()
+_C.MODEL.PANOPTIC_FPN.COMBINE.ENABLED = True
+_C.MODEL.PANOPTIC_FPN.COMBINE.OVERLAP_THRESH = 0.5
+_C.MODEL.PANOPTIC_FPN.COMBINE.STUFF_AREA_LIMIT = 4096
+_C.MODEL.PANOPTIC_FPN.COMBINE.INSTANCES_CONFIDENCE_THRESH = 0.5
+
+_C.MODEL.RETINANET = CN()
+# Number of foreground classes of RetinaNet.
+_C.MODEL.RETINANET.NUM_CLASSES = 80
+# RetinaNet input features.
+_C.MODEL.RETINANET.IN_FEATURES = ["p3", "p4", "p5", "p6", "p7"]
+# Convs in the classification and box towers.
+_C.MODEL.RETINANET.NUM_CONVS = 4
+# IoU thresholds and labels for anchor matching.
+_C.MODEL.RETINANET.IOU_THRESHOLDS = [0.4, 0.5]
+_C.MODEL.RETINANET.IOU_LABELS = [0, -1, 1]
+# Prior probability of foreground used to initialise the classifier bias.
+_C.MODEL.RETINANET.PRIOR_PROB = 0.01
+# Test-time score threshold, top-k before NMS and NMS threshold.
+_C.MODEL.RETINANET.SCORE_THRESH_TEST = 0.05
+_C.MODEL.RETINANET.TOPK_CANDIDATES_TEST = 1000
+_C.MODEL.RETINANET.NMS_THRESH_TEST = 0.5
+# Box regression target weights.
+_C.MODEL.RETINANET.BBOX_REG_WEIGHTS = [1.0, 1.0, 1.0, 1.0]
+# Focal loss parameters of RetinaNet (MaskFormer's mask focal loss uses MODEL.MASK_FORMER.FOCAL_*).
+_C.MODEL.RETINANET.FOCAL_LOSS_GAMMA = 2.0
+_C.MODEL.RETINANET.FOCAL_LOSS_ALPHA = 0.25
+# Box regression loss beta and type.
+_C.MODEL.RETINANET.SMOOTH_L1_LOSS_BETA = 0.1
+_C.MODEL.RETINANET.BBOX_REG_LOSS_TYPE = "smooth_l1"
+# Normalisation in the towers.
+_C.MODEL.RETINANET.NORM = ""
+
+# -----------------------------------------------------------------------------
+# ResNet backbone (Detectron2 ResNet + DeepLab's add_deeplab_config)
+# -----------------------------------------------------------------------------
+_C.MODEL.RESNETS = CN()
+# Depth: 18, 34, 50, 101 or 152.
+_C.MODEL.RESNETS.DEPTH = 50
+# Stages returned by the backbone.
+_C.MODEL.RESNETS.OUT_FEATURES = ["res4"]
+# Groups of the 3x3 convs: 1 is ResNet, > 1 ResNeXt.
+_C.MODEL.RESNETS.NUM_GROUPS = 1
+# Normalisation: "FrozenBN", "BN", "SyncBN", "GN".
+_C.MODEL.RESNETS.NORM = "FrozenBN"
+# Width of each group of the bottleneck.
+_C.MODEL.RESNETS.WIDTH_PER_GROUP = 64
+# Stride 2 on the 1x1 conv (MSRA ResNet) instead of the 3x3 conv (torchvision / C2 ResNet).
+_C.MODEL.RESNETS.STRIDE_IN_1X1 = True
+# Dilation of stage res5 (1 or 2).
+_C.MODEL.RESNETS.RES5_DILATION = 1
+# Output channels of res2 (64 for R18/R34) and of the stem.
+_C.MODEL.RESNETS.RES2_OUT_CHANNELS = 256
+_C.MODEL.RESNETS.STEM_OUT_CHANNELS = 64
+# Deformable convolutions per stage res2..res5, modulated (v2) or not, and their groups.
+_C.MODEL.RESNETS.DEFORM_ON_PER_STAGE = [False, False, False, False]
+_C.MODEL.RESNETS.DEFORM_MODULATED = False
+_C.MODEL.RESNETS.DEFORM_NUM_GROUPS = 1
+# Dilation of stage res4 (DeepLab option).
+_C.MODEL.RESNETS.RES4_DILATION = 1
+# Per-block dilation multipliers of res5 (DeepLab multi-grid).
+_C.MODEL.RESNETS.RES5_MULTI_GRID = [1, 2, 4]
+# Stem: "basic" (one 7x7 conv) or "deeplab" (three 3x3 convs, the "R101c" models).
+_C.MODEL.RESNETS.STEM_TYPE = "deeplab"
+
+# -----------------------------------------------------------------------------
+# Swin Transformer backbone ("D2SwinTransformer")
+# -----------------------------------------------------------------------------
+_C.MODEL.SWIN = CN()
+# Image size of the pretraining (sets the absolute position embedding size).
+_C.MODEL.SWIN.PRETRAIN_IMG_SIZE = 224
+# Patch size of the patch embedding.
+_C.MODEL.SWIN.PATCH_SIZE = 4
+# Channels of the first stage (96 T/S, 128 B, 192 L).
+_C.MODEL.SWIN.EMBED_DIM = 96
+# Blocks per stage.
+_C.MODEL.SWIN.DEPTHS = [2, 2, 6, 2]
+# Attention heads per stage.
+_C.MODEL.SWIN.NUM_HEADS = [3, 6, 12, 24]
+# Attention window size (7 for 224 pretraining, 12 for 384).
+_C.MODEL.SWIN.WINDOW_SIZE = 7
+# Hidden/embedding ratio of the MLPs.
+_C.MODEL.SWIN.MLP_RATIO = 4.0
+# Bias on the qkv projection.
+_C.MODEL.SWIN.QKV_BIAS = True
+# Override of the attention scale (None: head_dim ** -0.5).
+_C.MODEL.SWIN.QK_SCALE = None
+# Dropout, attention dropout and stochastic depth rates.
+_C.MODEL.SWIN.DROP_RATE = 0.0
+_C.MODEL.SWIN.ATTN_DROP_RATE = 0.0
+_C.MODEL.SWIN.DROP_PATH_RATE = 0.3
+# Absolute position embedding.
+_C.MODEL.SWIN.APE = False
+# LayerNorm after the patch embedding.
+_C.MODEL.SWIN.PATCH_NORM = True
+# Stages returned by the backbone.
+_C.MODEL.SWIN.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
+# Gradient checkpointing of the blocks (saves memory, costs time).
+_C.MODEL.SWIN.USE_CHECKPOINT = False
+
+# -----------------------------------------------------------------------------
+# [project] Any timm model as a backbone ("TimmBackbone")
+# -----------------------------------------------------------------------------
+_C.MODEL.TIMM = CN()
+# timm model name, e.g. "resnet50" or "convnext_tiny".
+_C.MODEL.TIMM.NAME = ""
+# timm feature indices mapped to res2..res5.
+_C.MODEL.TIMM.OUT_INDICES = [1, 2, 3, 4]
+# Ask timm for pretrained weights (must be in the local cache: nothing is downloaded in tests).
+_C.MODEL.TIMM.PRETRAINED = False
+
+# -----------------------------------------------------------------------------
+# Semantic segmentation head = the pixel decoder (+ the per-pixel baselines' classifier)
+# -----------------------------------------------------------------------------
 _C.MODEL.SEM_SEG_HEAD = CN()
+# Head name: "MaskFormerHead", "PerPixelBaselineHead", "PerPixelBaselinePlusHead".
+_C.MODEL.SEM_SEG_HEAD.NAME = "SemSegFPNHead"
+# Backbone features read by the head.
+_C.MODEL.SEM_SEG_HEAD.IN_FEATURES = ["p2", "p3", "p4", "p5"]
+# Label of ignored pixels in the semantic ground truth.
+_C.MODEL.SEM_SEG_HEAD.IGNORE_VALUE = 255
+# Number of classes K (without the no-object class).
+_C.MODEL.SEM_SEG_HEAD.NUM_CLASSES = 54
+# Channels of the pixel decoder convs.
+_C.MODEL.SEM_SEG_HEAD.CONVS_DIM = 128
+# Output stride of the pixel decoder's mask features.
+_C.MODEL.SEM_SEG_HEAD.COMMON_STRIDE = 4
+# Normalisation in the pixel decoder: "" or "GN".
+_C.MODEL.SEM_SEG_HEAD.NORM = "GN"
+# Weight of the per-pixel baselines' cross-entropy loss.
+_C.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT = 1.0
+# DeepLab head options (add_deeplab_config; no effect here).
+_C.MODEL.SEM_SEG_HEAD.LOSS_TYPE = "hard_pixel_mining"
+_C.MODEL.SEM_SEG_HEAD.PROJECT_FEATURES = ["res2"]
+_C.MODEL.SEM_SEG_HEAD.PROJECT_CHANNELS = [48]
 _C.MODEL.SEM_SEG_HEAD.ASPP_CHANNELS = 256
 _C.MODEL.SEM_SEG_HEAD.ASPP_DILATIONS = [6, 12, 18]
 _C.MODEL.SEM_SEG_HEAD.ASPP_DROPOUT = 0.1
-_C.MODEL.SEM_SEG_HEAD.COMMON_STRIDE = 4
-_C.MODEL.SEM_SEG_HEAD.CONVS_DIM = 256
-_C.MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES = ['res3', 'res4', 'res5']
-_C.MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_N_HEADS = 8
-_C.MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_N_POINTS = 4
-_C.MODEL.SEM_SEG_HEAD.IGNORE_VALUE = 255
-_C.MODEL.SEM_SEG_HEAD.IN_FEATURES = ['res2', 'res3', 'res4', 'res5']
-_C.MODEL.SEM_SEG_HEAD.LOSS_TYPE = 'hard_pixel_mining'
-_C.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT = 1.0
-_C.MODEL.SEM_SEG_HEAD.MASK_DIM = 256
-_C.MODEL.SEM_SEG_HEAD.NAME = 'MaskFormerHead'
-_C.MODEL.SEM_SEG_HEAD.NORM = 'GN'
-_C.MODEL.SEM_SEG_HEAD.NUM_CLASSES = 133
-_C.MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME = 'MSDeformAttnPixelDecoder'
-_C.MODEL.SEM_SEG_HEAD.PROJECT_CHANNELS = [48]
-_C.MODEL.SEM_SEG_HEAD.PROJECT_FEATURES = ['res2']
-_C.MODEL.SEM_SEG_HEAD.TRANSFORMER_ENC_LAYERS = 6
 _C.MODEL.SEM_SEG_HEAD.USE_DEPTHWISE_SEPARABLE_CONV = False
-_C.MODEL.SWIN = CN()
-_C.MODEL.SWIN.APE = False
-_C.MODEL.SWIN.ATTN_DROP_RATE = 0.0
-_C.MODEL.SWIN.DEPTHS = [2, 2, 6, 2]
-_C.MODEL.SWIN.DROP_PATH_RATE = 0.3
-_C.MODEL.SWIN.DROP_RATE = 0.0
-_C.MODEL.SWIN.EMBED_DIM = 96
-_C.MODEL.SWIN.MLP_RATIO = 4.0
-_C.MODEL.SWIN.NUM_HEADS = [3, 6, 12, 24]
-_C.MODEL.SWIN.OUT_FEATURES = ['res2', 'res3', 'res4', 'res5']
-_C.MODEL.SWIN.PATCH_NORM = True
-_C.MODEL.SWIN.PATCH_SIZE = 4
-_C.MODEL.SWIN.PRETRAIN_IMG_SIZE = 224
-_C.MODEL.SWIN.QKV_BIAS = True
-_C.MODEL.SWIN.QK_SCALE = None
-_C.MODEL.SWIN.USE_CHECKPOINT = False
-_C.MODEL.SWIN.WINDOW_SIZE = 7
-_C.MODEL.WEIGHTS = ''
-_C.OUTPUT_DIR = './output'
-_C.SEED = -1
+# Channels of the per-pixel embeddings (mask features) that queries are multiplied with.
+_C.MODEL.SEM_SEG_HEAD.MASK_DIM = 256
+# Transformer encoder layers of "TransformerEncoderPixelDecoder" / of the MSDeformAttn encoder.
+_C.MODEL.SEM_SEG_HEAD.TRANSFORMER_ENC_LAYERS = 0
+# Pixel decoder name: "BasePixelDecoder", "TransformerEncoderPixelDecoder",
+# "MSDeformAttnPixelDecoder".
+_C.MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME = "BasePixelDecoder"
+# Features fed to the MSDeformAttn encoder.
+_C.MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES = ["res3", "res4", "res5"]
+# Read by nothing in the official code (8 heads, 4 points are hard-coded): no effect here either.
+_C.MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_N_POINTS = 4
+_C.MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_N_HEADS = 8
+
+# -----------------------------------------------------------------------------
+# MaskFormer / Mask2Former
+# -----------------------------------------------------------------------------
+_C.MODEL.MASK_FORMER = CN()
+# Loss on every intermediate decoder layer.
+_C.MODEL.MASK_FORMER.DEEP_SUPERVISION = True
+# Classification weight of the no-object class.
+_C.MODEL.MASK_FORMER.NO_OBJECT_WEIGHT = 0.1
+# Loss (and matching cost) weights: classification, mask (BCE or focal), dice.
+_C.MODEL.MASK_FORMER.CLASS_WEIGHT = 1.0
+_C.MODEL.MASK_FORMER.DICE_WEIGHT = 1.0
+_C.MODEL.MASK_FORMER.MASK_WEIGHT = 20.0
+# [project] Mask loss: "sigmoid_ce" (Mask2Former) or "sigmoid_focal" (MaskFormer).
+_C.MODEL.MASK_FORMER.MASK_LOSS = "sigmoid_ce"
+# [project] Focal loss alpha and gamma (used when MASK_LOSS is "sigmoid_focal").
+_C.MODEL.MASK_FORMER.FOCAL_ALPHA = 0.25
+_C.MODEL.MASK_FORMER.FOCAL_GAMMA = 2.0
+# [project] Matcher: "HungarianMatcher", or "FixedMatcher" (ablation: N = K, query i <-> class i).
+_C.MODEL.MASK_FORMER.MATCHER = "HungarianMatcher"
+# Attention heads of the transformer decoder (and of the MaskFormer transformer encoder).
+_C.MODEL.MASK_FORMER.NHEADS = 8
+# Dropout in the transformer.
+_C.MODEL.MASK_FORMER.DROPOUT = 0.1
+# Hidden size of the transformer FFNs.
+_C.MODEL.MASK_FORMER.DIM_FEEDFORWARD = 2048
+# Transformer encoder layers in front of the MaskFormer (DETR) decoder.
+_C.MODEL.MASK_FORMER.ENC_LAYERS = 0
+# Decoder layers; for Mask2Former this counts the prediction from the learnable queries as well.
+_C.MODEL.MASK_FORMER.DEC_LAYERS = 6
+# Pre-norm transformer layers.
+_C.MODEL.MASK_FORMER.PRE_NORM = False
+# Width of the queries and of the transformer.
+_C.MODEL.MASK_FORMER.HIDDEN_DIM = 256
+# Number of queries N.
+_C.MODEL.MASK_FORMER.NUM_OBJECT_QUERIES = 100
+# Decoder input: "res5", "transformer_encoder", "pixel_embedding", "multi_scale_pixel_decoder".
+_C.MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE = "res5"
+# Project the decoder input with a 1x1 conv even when its width already equals HIDDEN_DIM.
+_C.MODEL.MASK_FORMER.ENFORCE_INPUT_PROJ = False
+# Pad the batch to a multiple of this (overrides a backbone's own size_divisibility when > 0).
+_C.MODEL.MASK_FORMER.SIZE_DIVISIBILITY = 32
+# Transformer decoder name: "MultiScaleMaskedTransformerDecoder" (Mask2Former) or
+# "StandardTransformerDecoder" (MaskFormer).
+_C.MODEL.MASK_FORMER.TRANSFORMER_DECODER_NAME = "MultiScaleMaskedTransformerDecoder"
+# Points sampled per mask for losses and matching (112 * 112); [project] 0 = full masks (MaskFormer).
+_C.MODEL.MASK_FORMER.TRAIN_NUM_POINTS = 112 * 112
+# PointRend importance sampling: oversampling factor k and importance ratio beta.
+_C.MODEL.MASK_FORMER.OVERSAMPLE_RATIO = 3.0
+_C.MODEL.MASK_FORMER.IMPORTANCE_SAMPLE_RATIO = 0.75
+
+_C.MODEL.MASK_FORMER.TEST = CN()
+# Which results inference returns.
+_C.MODEL.MASK_FORMER.TEST.SEMANTIC_ON = True
+_C.MODEL.MASK_FORMER.TEST.INSTANCE_ON = False
+_C.MODEL.MASK_FORMER.TEST.PANOPTIC_ON = False
+# Panoptic: keep queries whose class score exceeds this.
+_C.MODEL.MASK_FORMER.TEST.OBJECT_MASK_THRESHOLD = 0.0
+# Panoptic: drop a segment whose visible fraction of its mask is below this.
+_C.MODEL.MASK_FORMER.TEST.OVERLAP_THRESHOLD = 0.0
+# Combine masks at the padded input size and then resize (True) or resize masks first (False).
+_C.MODEL.MASK_FORMER.TEST.SEM_SEG_POSTPROCESSING_BEFORE_INFERENCE = False
+# [project] Instance results: drop predictions whose score is not above this.
+_C.MODEL.MASK_FORMER.TEST.INSTANCE_SCORE_THRESH = 0.0
+
+# -----------------------------------------------------------------------------
+# INPUT
+# -----------------------------------------------------------------------------
+_C.INPUT = CN()
+# Shorter side(s) in training: a list to choose from, or [min, max] with "range" sampling.
+_C.INPUT.MIN_SIZE_TRAIN = [800]
+# "choice" or "range" (see MIN_SIZE_TRAIN).
+_C.INPUT.MIN_SIZE_TRAIN_SAMPLING = "choice"
+# Longer side cap in training.
+_C.INPUT.MAX_SIZE_TRAIN = 1333
+# Shorter side in test (0: no resize) and longer side cap.
+_C.INPUT.MIN_SIZE_TEST = 800
+_C.INPUT.MAX_SIZE_TEST = 1333
+# Random flip in training: "horizontal", "vertical" or "none".
+_C.INPUT.RANDOM_FLIP = "horizontal"
+_C.INPUT.CROP = CN()
+# Random crop in training.
+_C.INPUT.CROP.ENABLED = False
+# Crop type: "relative_range", "relative", "absolute", "absolute_range".
+_C.INPUT.CROP.TYPE = "relative_range"
+# Crop size: fractions for relative types, pixels (h, w) for absolute types.
+_C.INPUT.CROP.SIZE = [0.9, 0.9]
+# Retry a crop until no single category covers more than this fraction of it.
+_C.INPUT.CROP.SINGLE_CATEGORY_MAX_AREA = 1.0
+# Channel order the model expects: "RGB" or "BGR".
+_C.INPUT.FORMAT = "BGR"
+# Instance mask format in dataset dicts' annotations: "polygon" or "bitmask".
+_C.INPUT.MASK_FORMAT = "polygon"
+# Name in the dataset mapper registry: "mask_former_semantic", "mask_former_panoptic",
+# "mask_former_instance", "coco_panoptic_lsj", "coco_instance_lsj", "detr_panoptic".
+_C.INPUT.DATASET_MAPPER_NAME = "mask_former_semantic"
+# Photometric distortion (SSD-style colour jitter) in training.
+_C.INPUT.COLOR_AUG_SSD = False
+# Pad image and ground truth to this size in the mapper (-1: no padding).
+_C.INPUT.SIZE_DIVISIBILITY = -1
+# Large-scale jitter: output size and scale range.
+_C.INPUT.IMAGE_SIZE = 1024
+_C.INPUT.MIN_SCALE = 0.1
+_C.INPUT.MAX_SCALE = 2.0
+
+# -----------------------------------------------------------------------------
+# DATASETS (names registered by maskformer.data.register_builtin_datasets; the root directory is
+# $MASKFORMER_DATASETS or $DETECTRON2_DATASETS, default ./datasets)
+# -----------------------------------------------------------------------------
+_C.DATASETS = CN()
+# Training datasets (concatenated).
+_C.DATASETS.TRAIN = []
+# Test datasets (evaluated one after the other).
+_C.DATASETS.TEST = []
+# Precomputed proposal files and how many proposals to keep (R-CNN option; no effect here).
+_C.DATASETS.PROPOSAL_FILES_TRAIN = []
+_C.DATASETS.PRECOMPUTED_PROPOSAL_TOPK_TRAIN = 2000
+_C.DATASETS.PROPOSAL_FILES_TEST = []
+_C.DATASETS.PRECOMPUTED_PROPOSAL_TOPK_TEST = 1000
+
+# -----------------------------------------------------------------------------
+# DATALOADER
+# -----------------------------------------------------------------------------
+_C.DATALOADER = CN()
+# Data loading worker processes per training process.
+_C.DATALOADER.NUM_WORKERS = 4
+# Batch images of similar aspect ratio (landscape with landscape).
+_C.DATALOADER.ASPECT_RATIO_GROUPING = True
+# "TrainingSampler" or "RepeatFactorTrainingSampler".
+_C.DATALOADER.SAMPLER_TRAIN = "TrainingSampler"
+# Repeat-factor sampling threshold, and whether the factor uses a square root.
+_C.DATALOADER.REPEAT_THRESHOLD = 0.0
+_C.DATALOADER.REPEAT_SQRT = True
+# Drop images without annotations from instance training sets.
+_C.DATALOADER.FILTER_EMPTY_ANNOTATIONS = True
+
+# -----------------------------------------------------------------------------
+# SOLVER
+# -----------------------------------------------------------------------------
 _C.SOLVER = CN()
-_C.SOLVER.AMP = CN()
-_C.SOLVER.AMP.ENABLED = True
-_C.SOLVER.BACKBONE_MULTIPLIER = 0.1
-_C.SOLVER.BASE_LR = 0.0001
+# "WarmupMultiStepLR", "WarmupCosineLR" or "WarmupPolyLR".
+_C.SOLVER.LR_SCHEDULER_NAME = "WarmupMultiStepLR"
+# Training iterations.
+_C.SOLVER.MAX_ITER = 40000
+# Base learning rate and the final learning rate of the cosine schedule.
+_C.SOLVER.BASE_LR = 0.001
 _C.SOLVER.BASE_LR_END = 0.0
-_C.SOLVER.BIAS_LR_FACTOR = 1.0
-_C.SOLVER.CHECKPOINT_PERIOD = 5000
-_C.SOLVER.CLIP_GRADIENTS = CN()
-_C.SOLVER.CLIP_GRADIENTS.CLIP_TYPE = 'full_model'
-_C.SOLVER.CLIP_GRADIENTS.CLIP_VALUE = 0.01
-_C.SOLVER.CLIP_GRADIENTS.ENABLED = True
-_C.SOLVER.CLIP_GRADIENTS.NORM_TYPE = 2.0
-_C.SOLVER.GAMMA = 0.1
-_C.SOLVER.IMS_PER_BATCH = 16
-_C.SOLVER.LR_SCHEDULER_NAME = 'WarmupMultiStepLR'
-_C.SOLVER.MAX_ITER = 368750
+# SGD momentum and Nesterov.
 _C.SOLVER.MOMENTUM = 0.9
 _C.SOLVER.NESTEROV = False
-_C.SOLVER.NUM_DECAYS = 3
-_C.SOLVER.OPTIMIZER = 'ADAMW'
-_C.SOLVER.POLY_LR_CONSTANT_ENDING = 0.0
-_C.SOLVER.POLY_LR_POWER = 0.9
-_C.SOLVER.REFERENCE_WORLD_SIZE = 0
-_C.SOLVER.RESCALE_INTERVAL = False
-_C.SOLVER.STEPS = [327778, 355092]
-_C.SOLVER.WARMUP_FACTOR = 1.0
-_C.SOLVER.WARMUP_ITERS = 10
-_C.SOLVER.WARMUP_METHOD = 'linear'
-_C.SOLVER.WEIGHT_DECAY = 0.05
-_C.SOLVER.WEIGHT_DECAY_BIAS = None
-_C.SOLVER.WEIGHT_DECAY_EMBED = 0.0
+# Weight decay, and the decay of normalisation layers' parameters.
+_C.SOLVER.WEIGHT_DECAY = 0.0001
 _C.SOLVER.WEIGHT_DECAY_NORM = 0.0
+# Multi-step decay factor and the iterations where it applies.
+_C.SOLVER.GAMMA = 0.1
+_C.SOLVER.STEPS = [30000]
+# Number of decays for schedules that derive their steps (Detectron2 option).
+_C.SOLVER.NUM_DECAYS = 3
+# Warmup: start factor, length and shape ("linear" or "constant").
+_C.SOLVER.WARMUP_FACTOR = 1.0 / 1000
+_C.SOLVER.WARMUP_ITERS = 1000
+_C.SOLVER.WARMUP_METHOD = "linear"
+# Rescale the schedule interval when the world size changes (Detectron2 option).
+_C.SOLVER.RESCALE_INTERVAL = False
+# Save a checkpoint every this many iterations.
+_C.SOLVER.CHECKPOINT_PERIOD = 5000
+# Images per iteration over all processes.
+_C.SOLVER.IMS_PER_BATCH = 16
+# World size the config was written for (0: no automatic rescaling).
+_C.SOLVER.REFERENCE_WORLD_SIZE = 0
+# Learning rate factor and weight decay of biases (None: WEIGHT_DECAY).
+_C.SOLVER.BIAS_LR_FACTOR = 1.0
+_C.SOLVER.WEIGHT_DECAY_BIAS = None
+_C.SOLVER.CLIP_GRADIENTS = CN()
+# Gradient clipping.
+_C.SOLVER.CLIP_GRADIENTS.ENABLED = False
+# "value", "norm" (per parameter) or "full_model" (total norm over all parameters).
+_C.SOLVER.CLIP_GRADIENTS.CLIP_TYPE = "value"
+# Clipping threshold and the p of the norm.
+_C.SOLVER.CLIP_GRADIENTS.CLIP_VALUE = 1.0
+_C.SOLVER.CLIP_GRADIENTS.NORM_TYPE = 2.0
+_C.SOLVER.AMP = CN()
+# Automatic mixed precision in training.
+_C.SOLVER.AMP.ENABLED = False
+# [project] AMP dtype: "float16" (with a grad scaler) or "bfloat16".
+_C.SOLVER.AMP.PRECISION = "float16"
+# Poly schedule power and the constant learning rate it ends at.
+_C.SOLVER.POLY_LR_POWER = 0.9
+_C.SOLVER.POLY_LR_CONSTANT_ENDING = 0.0
+# Weight decay of nn.Embedding parameters (the queries).
+_C.SOLVER.WEIGHT_DECAY_EMBED = 0.0
+# "SGD" or "ADAMW".
+_C.SOLVER.OPTIMIZER = "ADAMW"
+# Learning rate factor of the backbone.
+_C.SOLVER.BACKBONE_MULTIPLIER = 0.1
+
+# -----------------------------------------------------------------------------
+# TEST
+# -----------------------------------------------------------------------------
 _C.TEST = CN()
-_C.TEST.AUG = CN()
-_C.TEST.AUG.ENABLED = False
-_C.TEST.AUG.FLIP = True
-_C.TEST.AUG.MAX_SIZE = 4000
-_C.TEST.AUG.MIN_SIZES = [400, 500, 600, 700, 800, 900, 1000, 1100, 1200]
-_C.TEST.DETECTIONS_PER_IMAGE = 100
-_C.TEST.EVAL_PERIOD = 5000
+# Expected metrics [[task, metric, value, tolerance], ...] checked after evaluation.
 _C.TEST.EXPECTED_RESULTS = []
+# Evaluate every this many iterations in training (0: only at the end).
+_C.TEST.EVAL_PERIOD = 0
+# Keypoint OKS sigmas (no effect here).
 _C.TEST.KEYPOINT_OKS_SIGMAS = []
+# Instance results kept per image (top-k over queries x classes).
+_C.TEST.DETECTIONS_PER_IMAGE = 100
+_C.TEST.AUG = CN()
+# Test-time augmentation: shorter sides, longer side cap, and horizontal flip.
+_C.TEST.AUG.ENABLED = False
+_C.TEST.AUG.MIN_SIZES = [400, 500, 600, 700, 800, 900, 1000, 1100, 1200]
+_C.TEST.AUG.MAX_SIZE = 4000
+_C.TEST.AUG.FLIP = True
 _C.TEST.PRECISE_BN = CN()
+# Recompute BatchNorm statistics before evaluation, over this many iterations.
 _C.TEST.PRECISE_BN.ENABLED = False
 _C.TEST.PRECISE_BN.NUM_ITER = 200
-_C.VERSION = 2
+
+# -----------------------------------------------------------------------------
+# Misc
+# -----------------------------------------------------------------------------
+# Directory for checkpoints, logs and evaluation results.
+_C.OUTPUT_DIR = "./output"
+# Random seed (negative: a different seed per run).
+_C.SEED = -1
+# torch.backends.cudnn.benchmark.
+_C.CUDNN_BENCHMARK = False
+# torch.set_float32_matmul_precision ("" leaves the PyTorch default).
+_C.FLOAT32_PRECISION = ""
+# Visualise training batches every this many iterations (0: never).
 _C.VIS_PERIOD = 0
+# Detectron2's scratch value for quick hacks (no effect here).
+_C.GLOBAL = CN()
+_C.GLOBAL.HACK = 1.0
