@@ -224,7 +224,7 @@ class SigmoidFocalLoss(MaskLoss):
     @classmethod
     def from_config(cls, cfg) -> dict:
         mf = cfg.MODEL.MASK_FORMER
-        return {"alpha": mf.get("FOCAL_ALPHA", 0.25), "gamma": mf.get("FOCAL_GAMMA", 2.0)}
+        return {"alpha": mf.FOCAL_ALPHA, "gamma": mf.FOCAL_GAMMA}
 
     def loss(self, inputs: torch.Tensor, targets: torch.Tensor, num_masks: float) -> torch.Tensor:
         return sigmoid_focal_loss(inputs, targets, num_masks, self.alpha, self.gamma)

@@ -83,7 +83,7 @@ class HungarianMatcher(nn.Module):
             "cost_mask": mf.MASK_WEIGHT,
             "cost_dice": mf.DICE_WEIGHT,
             "num_points": mf.TRAIN_NUM_POINTS,
-            "mask_loss": build_mask_loss(mf.get("MASK_LOSS", "sigmoid_ce"), cfg),
+            "mask_loss": build_mask_loss(mf.MASK_LOSS, cfg),
         }
 
     def cost_matrix(
@@ -225,8 +225,8 @@ class FixedMatcher(nn.Module):
 
 
 def build_matcher(cfg) -> nn.Module:
-    """Builds the matcher named by ``MODEL.MASK_FORMER.MATCHER`` (default ``HungarianMatcher``)."""
-    name = cfg.MODEL.MASK_FORMER.get("MATCHER", "HungarianMatcher")
+    """Builds the matcher named by ``MODEL.MASK_FORMER.MATCHER``."""
+    name = cfg.MODEL.MASK_FORMER.MATCHER
     try:
         matcher_cls = MATCHER_REGISTRY.get(name)
     except KeyError as err:

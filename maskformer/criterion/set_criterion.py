@@ -127,7 +127,7 @@ class SetCriterion(nn.Module):
             "num_points": mf.TRAIN_NUM_POINTS,
             "oversample_ratio": mf.OVERSAMPLE_RATIO,
             "importance_sample_ratio": mf.IMPORTANCE_SAMPLE_RATIO,
-            "mask_loss": build_mask_loss(mf.get("MASK_LOSS", "sigmoid_ce"), cfg),
+            "mask_loss": build_mask_loss(mf.MASK_LOSS, cfg),
         }
 
     def loss_labels(
