@@ -147,18 +147,20 @@ class Checkpointer:
         with open(pointer) as f:
             return os.path.join(self.save_dir, f.read().strip())
 
-    def resume_or_load(self, path: str, *, resume: bool = True) -> dict[str, Any]:
+    def resume_or_load(self, path: str, *, resume: bool = True, restore_rng: bool = True) -> dict[str, Any]:
         """Resumes from ``last_checkpoint`` if ``resume`` and one exists, else loads model weights.
 
         Args:
             path: weights to load when not resuming (MODEL.WEIGHTS); "" loads nothing.
             resume: whether to look for ``last_checkpoint`` first.
+            restore_rng: when resuming, restore the RNG states now; if False they are returned
+                under ``"rng"`` for the caller to restore later (``restore_rng(states)``).
 
         Returns:
             The checkpoint's remaining entries (e.g. ``{"iteration": 4999}`` when resuming).
         """
         if resume and self.has_checkpoint():
-            return self.load(self.get_checkpoint_file(), restore_rng=True)
+            return self.load(self.get_checkpoint_file(), restore_rng=restore_rng)
         return self.load(path, checkpointables=[])
 
     def load(
@@ -172,7 +174,8 @@ class Checkpointer:
             restore_rng: also restore the Python/NumPy/torch RNG states saved with the file.
 
         Returns:
-            The entries of the file that were not consumed (e.g. ``iteration``).
+            The entries of the file that were not consumed (e.g. ``iteration``, and ``rng`` when
+            not restored).
 
         Raises:
             FileNotFoundError: naming the path when it does not exist.
@@ -195,10 +198,19 @@ class Checkpointer:
             if key in data:
                 self.logger.info(f"Loading {key} from {path}")
                 self.checkpointables[key].load_state_dict(data.pop(key))
-        rng = data.pop("rng", None)
-        if restore_rng and rng is not None:
-            set_rng_states(rng)
+        if restore_rng and "rng" in data:
+            self.restore_rng(data.pop("rng"))
         return data
+
+    def restore_rng(self, states: dict[str, Any]) -> None:
+        """Restores saved RNG states; with several processes each keeps its own seeded state.
+
+        Only the main process's states are saved, so they are not applied to other processes.
+        """
+        if comm.get_world_size() == 1:
+            set_rng_states(states)
+        else:
+            self.logger.info("Several processes: RNG states are not restored (each keeps its seeded state).")
 
     def _read(self, path: str) -> dict[str, Any]:
         """The file's content as a dict with a ``"model"`` state dict in our parameter names."""

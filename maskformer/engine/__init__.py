@@ -1,0 +1,25 @@
+"""Training engine: the loop, hooks, the config-driven Trainer, command line and launching."""
+
+from .defaults import create_ddp_model, default_argument_parser, default_setup
+from .hooks import EvalHook, IterationTimer, LRScheduler, PeriodicCheckpointer, PeriodicWriter
+from .launch import launch
+from .train_loop import AMPTrainer, HookBase, SimpleTrainer, TrainerBase
+from .trainer import Trainer, format_results_table
+
+__all__ = [
+    "AMPTrainer",
+    "EvalHook",
+    "HookBase",
+    "IterationTimer",
+    "LRScheduler",
+    "PeriodicCheckpointer",
+    "PeriodicWriter",
+    "SimpleTrainer",
+    "Trainer",
+    "TrainerBase",
+    "create_ddp_model",
+    "default_argument_parser",
+    "default_setup",
+    "format_results_table",
+    "launch",
+]

@@ -1,0 +1,110 @@
+"""Command line and process setup shared by the tools: argument parser, ``default_setup``, DDP."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+import torch
+from torch import nn
+
+from maskformer.utils import comm
+from maskformer.utils.env import collect_env_info, seed_all_rng
+from maskformer.utils.logger import setup_logger
+
+__all__ = ["create_ddp_model", "default_argument_parser", "default_setup"]
+
+
+def default_argument_parser(epilog: str | None = None) -> argparse.ArgumentParser:
+    """The official ``train_net.py`` flags.
+
+    ``--config-file``, ``--resume``, ``--eval-only``, ``--num-gpus``, ``--num-machines``,
+    ``--machine-rank``, ``--dist-url`` and trailing ``KEY VALUE`` config overrides (``opts``).
+    Without CUDA, ``--num-gpus N`` starts N CPU processes.
+    """
+    parser = argparse.ArgumentParser(
+        epilog=epilog
+        or (
+            "Examples:\n  train_net.py --config-file cfg.yaml --num-gpus 8\n"
+            "  train_net.py --config-file cfg.yaml --eval-only MODEL.WEIGHTS /path/to/model.pth"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config-file", default="", metavar="FILE", help="path to config file")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="resume from OUTPUT_DIR/last_checkpoint if it exists (model, optimizer, scheduler, "
+        "iteration, RNG); otherwise start from MODEL.WEIGHTS",
+    )
+    parser.add_argument("--eval-only", action="store_true", help="perform evaluation only")
+    parser.add_argument("--num-gpus", type=int, default=1, help="number of processes per machine")
+    parser.add_argument("--num-machines", type=int, default=1, help="total number of machines")
+    parser.add_argument("--machine-rank", type=int, default=0, help="the rank of this machine")
+    parser.add_argument(
+        "--dist-url",
+        default="auto",
+        help="initialization URL for the process group ('auto': a free local port, one machine only)",
+    )
+    parser.add_argument(
+        "opts",
+        default=None,
+        nargs=argparse.REMAINDER,
+        help="config overrides as KEY VALUE pairs, e.g. SOLVER.IMS_PER_BATCH 8",
+    )
+    return parser
+
+
+def default_setup(cfg, args: argparse.Namespace) -> logging.Logger:
+    """Output directory, per-rank logging, config dump, seeding, environment report, cuDNN.
+
+    Args:
+        cfg: the full config (OUTPUT_DIR, SEED, CUDNN_BENCHMARK are read).
+        args: the parsed command line (``config_file`` and ``eval_only`` are read if present).
+
+    Returns:
+        The configured ``maskformer`` logger.
+    """
+    output_dir = cfg.OUTPUT_DIR
+    rank = comm.get_rank()
+    if comm.is_main_process() and output_dir:
+        os.makedirs(output_dir, exist_ok=True)
+    comm.synchronize()
+    logger = setup_logger(output_dir or None, distributed_rank=rank, name="maskformer")
+    logger.info(f"Rank of current process: {rank}. World size: {comm.get_world_size()}")
+    logger.info("Environment info:\n" + collect_env_info())
+    logger.info(f"Command line arguments: {args}")
+    config_file = getattr(args, "config_file", "")
+    if config_file:
+        with open(config_file) as f:
+            logger.info(f"Contents of args.config_file={config_file}:\n{f.read()}")
+    if comm.is_main_process() and output_dir:
+        path = os.path.join(output_dir, "config.yaml")
+        with open(path, "w") as f:
+            f.write(cfg.dump())
+        logger.info(f"Full config saved to {path}")
+    # SEED < 0: one random base seed shared by all processes; each process offsets it by its rank
+    # so that per-process randomness (dropout, augmentation) differs but is reproducible together.
+    base_seed = comm.shared_random_seed() if cfg.SEED < 0 else cfg.SEED
+    seed_all_rng(base_seed + rank)
+    logger.info(f"Using seed {base_seed + rank} (SEED={cfg.SEED}, rank offset {rank})")
+    if not getattr(args, "eval_only", False):
+        torch.backends.cudnn.benchmark = cfg.CUDNN_BENCHMARK
+    return logger
+
+
+def create_ddp_model(model: nn.Module, **kwargs) -> nn.Module:
+    """Wraps ``model`` in DistributedDataParallel when there are several processes.
+
+    Args:
+        model: the model, already on its device.
+        **kwargs: extra DistributedDataParallel arguments.
+    """
+    if comm.get_world_size() == 1:
+        return model
+    if next(model.parameters()).device.type == "cuda":
+        kwargs.setdefault("device_ids", [comm.get_local_rank()])
+    kwargs.setdefault("find_unused_parameters", False)
+    kwargs.setdefault("broadcast_buffers", False)
+    return nn.parallel.DistributedDataParallel(model, **kwargs)

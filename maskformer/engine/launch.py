@@ -1,0 +1,147 @@
+"""Multi-process launching: one process per device (nccl on CUDA, gloo on CPU), or torchrun.
+
+``launch(main, num_gpus_per_machine=N, ...)`` spawns N workers on this machine; each joins the
+process group and calls ``main(*args)``. Without CUDA, N means N CPU processes (gloo). When the
+script was started by ``torchrun`` (``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` set), the process
+group is initialised from the environment and ``main`` runs directly in this process.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from maskformer.utils import comm
+
+__all__ = ["DEFAULT_TIMEOUT", "launch"]
+
+DEFAULT_TIMEOUT = datetime.timedelta(minutes=30)
+logger = logging.getLogger(__name__)
+
+
+def _find_free_port() -> int:
+    """A TCP port free right now on localhost (for ``--dist-url auto``)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("", 0))
+        return sock.getsockname()[1]
+
+
+def _started_by_torchrun() -> bool:
+    return all(k in os.environ for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
+
+
+def _backend() -> str:
+    return "nccl" if torch.cuda.is_available() else "gloo"
+
+
+def _join_group(
+    init_method: str,
+    world_size: int,
+    rank: int,
+    local_rank: int,
+    local_size: int,
+    timeout: datetime.timedelta,
+) -> None:
+    """Initialises the global process group, the per-machine group, and the CUDA device."""
+    if torch.cuda.is_available():
+        if local_rank >= torch.cuda.device_count():
+            raise RuntimeError(
+                f"Process with local rank {local_rank} needs a GPU, but only {torch.cuda.device_count()} "
+                "are visible; lower --num-gpus."
+            )
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group(
+        backend=_backend(), init_method=init_method, world_size=world_size, rank=rank, timeout=timeout
+    )
+    # Every process must create every machine's group, in the same order.
+    for machine in range(world_size // local_size):
+        ranks = list(range(machine * local_size, (machine + 1) * local_size))
+        group = dist.new_group(ranks)
+        if rank in ranks:
+            comm.set_local_process_group(group)
+    comm.synchronize()
+
+
+def _worker(
+    local_rank: int,
+    main_func: Callable[..., Any],
+    world_size: int,
+    num_gpus_per_machine: int,
+    machine_rank: int,
+    dist_url: str,
+    args: tuple,
+    timeout: datetime.timedelta,
+) -> None:
+    rank = machine_rank * num_gpus_per_machine + local_rank
+    _join_group(dist_url, world_size, rank, local_rank, num_gpus_per_machine, timeout)
+    try:
+        main_func(*args)
+    finally:
+        dist.destroy_process_group()
+
+
+def _run_under_torchrun(main_func: Callable[..., Any], args: tuple, timeout: datetime.timedelta) -> None:
+    world_size = int(os.environ["WORLD_SIZE"])
+    local_size = int(os.environ.get("LOCAL_WORLD_SIZE", world_size))
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
+    _join_group("env://", world_size, rank, local_rank, local_size, timeout)
+    try:
+        main_func(*args)
+    finally:
+        dist.destroy_process_group()
+
+
+def launch(
+    main_func: Callable[..., Any],
+    num_gpus_per_machine: int,
+    num_machines: int = 1,
+    machine_rank: int = 0,
+    dist_url: str | None = None,
+    args: tuple = (),
+    timeout: datetime.timedelta = DEFAULT_TIMEOUT,
+) -> None:
+    """Runs ``main_func(*args)`` in one process per device across machines.
+
+    Args:
+        main_func: a picklable (module-level) function.
+        num_gpus_per_machine: processes on this machine (GPUs, or CPU processes without CUDA).
+        num_machines: number of machines.
+        machine_rank: this machine's rank, 0 .. num_machines - 1.
+        dist_url: the rendezvous URL, e.g. ``tcp://host:port``; ``"auto"`` (single machine only)
+            picks a free local port.
+        args: arguments of ``main_func``.
+        timeout: timeout of collective operations.
+
+    Raises:
+        ValueError: for ``dist_url="auto"`` with several machines, or a missing dist_url.
+    """
+    if _started_by_torchrun():
+        _run_under_torchrun(main_func, args, timeout)
+        return
+    world_size = num_machines * num_gpus_per_machine
+    if world_size <= 1:
+        main_func(*args)
+        return
+    if dist_url == "auto":
+        if num_machines != 1:
+            raise ValueError("--dist-url auto works on one machine only; pass tcp://<main host>:<port>.")
+        dist_url = f"tcp://127.0.0.1:{_find_free_port()}"
+    if not dist_url:
+        raise ValueError("launch() with several processes needs dist_url (e.g. 'auto' or tcp://host:port).")
+    if num_machines > 1 and dist_url.startswith("file://"):
+        logger.warning("file:// rendezvous needs a file system shared by all machines.")
+    mp.start_processes(
+        _worker,
+        nprocs=num_gpus_per_machine,
+        args=(main_func, world_size, num_gpus_per_machine, machine_rank, dist_url, args, timeout),
+        daemon=False,
+        start_method="spawn",
+    )

@@ -1,0 +1,278 @@
+"""``Trainer``: the standard training recipe from a config (Detectron2's DefaultTrainer).
+
+It builds model, optimizer, LR scheduler, checkpointer, data loader and hooks from the config
+through overridable classmethods; a project customises training by subclassing and overriding
+``build_*``. Typical use::
+
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    trainer.train()
+
+Resuming is exact on one process: the checkpoint holds model, optimizer, scheduler, iteration,
+grad scaler and RNG states, and the train loader is built after resuming with
+``build_train_loader(cfg, start_iter=...)`` so that its seeded sampler continues at the position
+of the next iteration (``maskformer.data.build_train_loader`` supports ``start_iter``; an
+override must accept it too).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from maskformer.checkpoint import Checkpointer
+from maskformer.solver import build_gradient_clipper, build_lr_scheduler, build_optimizer
+from maskformer.utils import comm
+from maskformer.utils.events import CommonMetricPrinter, EventWriter, JSONWriter, TensorboardXWriter
+from maskformer.utils.logger import setup_logger
+
+from . import hooks
+from .defaults import create_ddp_model
+from .train_loop import AMPTrainer, HookBase, SimpleTrainer, TrainerBase
+
+__all__ = ["Trainer", "format_results_table"]
+
+logger = logging.getLogger(__name__)
+
+
+def format_results_table(results: Mapping[str, Any]) -> str:
+    """A text table, one row per task: ``task | metric: value  metric: value ...``."""
+    lines = []
+    for task, metrics in results.items():
+        if isinstance(metrics, Mapping):
+            cells = "  ".join(
+                f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in metrics.items()
+            )
+            lines.append(f"{task:<24} | {cells}")
+        else:
+            lines.append(f"{task:<24} | {metrics}")
+    return "\n".join(lines)
+
+
+def _model_device(cfg) -> torch.device:
+    """MODEL.DEVICE, falling back to CPU (with a warning) when CUDA is requested but absent."""
+    device = cfg.MODEL.DEVICE
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        logger.warning(f"MODEL.DEVICE={device!r} but CUDA is not available: using the CPU.")
+        device = "cpu"
+    return torch.device(device)
+
+
+class Trainer(TrainerBase):
+    """Trains the model of a config with the standard hooks (see the module docstring).
+
+    Args:
+        cfg: the full config.
+    """
+
+    def __init__(self, cfg) -> None:
+        super().__init__()
+        if not logging.getLogger("maskformer").handlers:
+            setup_logger(name="maskformer")
+        self.cfg = cfg
+        model = self.build_model(cfg)
+        optimizer = self.build_optimizer(cfg, model)
+        model = create_ddp_model(model)
+        self._trainer = self._build_step_trainer(cfg, model, optimizer)
+        self.scheduler = self.build_lr_scheduler(cfg, optimizer)
+        self.checkpointer = Checkpointer(
+            model, cfg.OUTPUT_DIR, optimizer=optimizer, scheduler=self.scheduler, trainer=weakref.proxy(self)
+        )
+        self.start_iter = 0
+        self.max_iter = cfg.SOLVER.MAX_ITER
+        self._last_eval_results: dict[str, Any] | None = None
+        self._resume_rng: dict[str, Any] | None = None
+        self.register_hooks(self.build_hooks())
+
+    @staticmethod
+    def _build_step_trainer(cfg, model: nn.Module, optimizer: torch.optim.Optimizer) -> SimpleTrainer:
+        """AMPTrainer when SOLVER.AMP.ENABLED (and the precision suits the device), else SimpleTrainer."""
+        clipper = build_gradient_clipper(cfg)
+        if cfg.SOLVER.AMP.ENABLED:
+            precision = cfg.SOLVER.AMP.get("PRECISION", "float16")
+            device_type = next(model.parameters()).device.type
+            if precision != "float16" or device_type == "cuda":
+                return AMPTrainer(model, None, optimizer, clipper, precision=precision)
+            logger.warning(
+                f"SOLVER.AMP.ENABLED with float16 needs CUDA; the model is on {device_type}, so training "
+                "runs in float32. Set SOLVER.AMP.PRECISION bfloat16 for mixed precision on this device."
+            )
+        return SimpleTrainer(model, None, optimizer, clipper)
+
+    @property
+    def model(self) -> nn.Module:
+        return self._trainer.model
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        return self._trainer.optimizer
+
+    def resume_or_load(self, resume: bool = True) -> None:
+        """Resumes from OUTPUT_DIR/last_checkpoint if ``resume`` and it exists; else loads MODEL.WEIGHTS.
+
+        When resuming, training continues at the iteration after the checkpoint's.
+        """
+        resuming = resume and self.checkpointer.has_checkpoint()
+        weights = self.cfg.MODEL.WEIGHTS
+        if weights and not resuming and not os.path.isfile(weights):
+            from maskformer.checkpoint.download import resolve_weights_path
+
+            weights = resolve_weights_path(weights)
+        data = self.checkpointer.resume_or_load(weights, resume=resume, restore_rng=False)
+        if resuming:
+            self.start_iter = self.iter + 1
+            # Restored in train() once the data loader is built, since building it may draw numbers.
+            self._resume_rng = data.get("rng")
+
+    def build_hooks(self) -> list[HookBase]:
+        """IterationTimer, LRScheduler, PeriodicCheckpointer, EvalHook, PeriodicWriter (main process)."""
+        cfg = self.cfg
+
+        def test_and_save_results() -> dict[str, Any]:
+            self._last_eval_results = self.test(self.cfg, self.model)
+            return self._last_eval_results
+
+        hook_list: list[HookBase] = [
+            hooks.IterationTimer(),
+            hooks.LRScheduler(self.optimizer, self.scheduler),
+            hooks.PeriodicCheckpointer(self.checkpointer, cfg.SOLVER.CHECKPOINT_PERIOD, self.max_iter),
+            # Every process runs evaluation (inference is sharded across them).
+            hooks.EvalHook(cfg.TEST.EVAL_PERIOD, test_and_save_results),
+        ]
+        if comm.is_main_process():
+            hook_list.append(hooks.PeriodicWriter(self.build_writers(), period=20))
+        return hook_list
+
+    def build_writers(self) -> list[EventWriter]:
+        """Console, ``OUTPUT_DIR/metrics.json`` and TensorBoard (skipped if not installed)."""
+        output_dir = self.cfg.OUTPUT_DIR
+        os.makedirs(output_dir, exist_ok=True)
+        writers: list[EventWriter] = [
+            CommonMetricPrinter(self.max_iter),
+            JSONWriter(os.path.join(output_dir, "metrics.json")),
+        ]
+        try:
+            writers.append(TensorboardXWriter(output_dir))
+        except ImportError as e:
+            logger.warning(f"{e} Continuing without TensorBoard.")
+        return writers
+
+    def train(self) -> dict[str, Any] | None:
+        """Trains from ``start_iter`` to SOLVER.MAX_ITER; returns the last evaluation results."""
+        self._trainer.data_loader = self.build_train_loader(self.cfg, start_iter=self.start_iter)
+        if self._resume_rng is not None:
+            self.checkpointer.restore_rng(self._resume_rng)
+            self._resume_rng = None
+        super().train(self.start_iter, self.max_iter)
+        return self._last_eval_results
+
+    def run_step(self) -> None:
+        self._trainer.iter = self.iter
+        self._trainer.run_step()
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state["_trainer"] = self._trainer.state_dict()
+        return state
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self._trainer.load_state_dict(state_dict["_trainer"])
+
+    @classmethod
+    def thing_ids(cls, cfg) -> list[int] | None:
+        """Contiguous ids of thing classes from the first training dataset's metadata (None: all)."""
+        from maskformer.data import MetadataCatalog
+
+        names = list(cfg.DATASETS.TRAIN) or list(cfg.DATASETS.TEST)
+        if not names:
+            return None
+        mapping = getattr(MetadataCatalog.get(names[0]), "thing_dataset_id_to_contiguous_id", None)
+        return sorted(set(mapping.values())) if mapping else None
+
+    @classmethod
+    def build_model(cls, cfg) -> nn.Module:
+        """``maskformer.modeling.build_model`` with the dataset's thing ids, on MODEL.DEVICE."""
+        from maskformer.modeling import build_model
+
+        model = build_model(cfg, thing_ids=cls.thing_ids(cfg)).to(_model_device(cfg))
+        logger.info(f"Model:\n{model}")
+        return model
+
+    @classmethod
+    def build_optimizer(cls, cfg, model: nn.Module) -> torch.optim.Optimizer:
+        return build_optimizer(cfg, model)
+
+    @classmethod
+    def build_lr_scheduler(cls, cfg, optimizer: torch.optim.Optimizer) -> Any:
+        return build_lr_scheduler(cfg, optimizer)
+
+    @classmethod
+    def build_train_loader(cls, cfg, start_iter: int = 0) -> Any:
+        """An infinite iterable of batches whose stream starts at iteration ``start_iter``."""
+        from maskformer.data import build_train_loader
+
+        return build_train_loader(cfg, start_iter=start_iter)
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name: str) -> Any:
+        from maskformer.data import build_test_loader
+
+        return build_test_loader(cfg, dataset_name)
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name: str, output_folder: str | None = None) -> Any:
+        from maskformer.evaluation import build_evaluator
+
+        if output_folder is None:
+            output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
+        return build_evaluator(cfg, dataset_name, output_folder)
+
+    @classmethod
+    def test(cls, cfg, model: nn.Module, evaluators: list[Any] | None = None) -> dict[str, Any]:
+        """Evaluates ``model`` on every dataset of DATASETS.TEST (and with TTA if TEST.AUG.ENABLED).
+
+        Args:
+            cfg: the config.
+            model: the model (eval mode is set by ``inference_on_dataset``).
+            evaluators: one evaluator per test dataset, or None to build them.
+
+        Returns:
+            ``{dataset_name: {task: {metric: value}}}``, or ``{task: {metric: value}}`` with one
+            test dataset (Detectron2's convention); TTA results have task keys suffixed ``_TTA``.
+        """
+        results = cls._evaluate(cfg, model, evaluators)
+        if cfg.TEST.AUG.ENABLED:
+            from maskformer.inference.tta import SemanticSegmentorWithTTA
+
+            tta_results = cls._evaluate(cfg, SemanticSegmentorWithTTA(cfg, model), evaluators)
+            results.update({f"{k}_TTA": v for k, v in tta_results.items()})
+        if comm.is_main_process() and cfg.OUTPUT_DIR:
+            folder = os.path.join(cfg.OUTPUT_DIR, "inference")
+            os.makedirs(folder, exist_ok=True)
+            with open(os.path.join(folder, "results.json"), "w") as f:
+                json.dump(results, f, indent=2, default=float)
+        return results
+
+    @classmethod
+    def _evaluate(cls, cfg, model: nn.Module, evaluators: list[Any] | None) -> dict[str, Any]:
+        from maskformer.evaluation import inference_on_dataset
+
+        names = list(cfg.DATASETS.TEST)
+        if evaluators is not None and len(evaluators) != len(names):
+            raise ValueError(f"{len(evaluators)} evaluators given for {len(names)} DATASETS.TEST entries.")
+        results: dict[str, Any] = {}
+        for idx, name in enumerate(names):
+            loader = cls.build_test_loader(cfg, name)
+            evaluator = evaluators[idx] if evaluators is not None else cls.build_evaluator(cfg, name)
+            results[name] = inference_on_dataset(model, loader, evaluator) or {}
+            if comm.is_main_process():
+                logger.info(f"Evaluation results for {name}:\n{format_results_table(results[name])}")
+        return next(iter(results.values())) if len(results) == 1 else results
