@@ -1,0 +1,63 @@
+#!/usr/bin/env python
+"""Train or evaluate MaskFormer / Mask2Former with a YAML config.
+
+The official command line::
+
+    python tools/train_net.py --config-file configs/.../x.yaml [--resume] [--eval-only] \
+        [--num-gpus N] [--num-machines M --machine-rank R --dist-url URL] [KEY VALUE ...]
+
+Also runs under ``torchrun --nproc_per_node N tools/train_net.py ...``. On a machine without
+GPUs, ``--num-gpus N`` starts N CPU processes that talk over gloo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from maskformer.checkpoint import Checkpointer
+from maskformer.config import CfgNode, get_cfg
+from maskformer.data import register_builtin_datasets
+from maskformer.engine import Trainer, default_argument_parser, default_setup, launch
+from maskformer.engine.visualize import save_prediction_visualizations
+from maskformer.utils import comm
+
+
+def setup(args: argparse.Namespace) -> CfgNode:
+    """Loads the config file and the command-line overrides, then sets up logging and seeds."""
+    cfg = get_cfg()
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    cfg.freeze()
+    default_setup(cfg, args)
+    return cfg
+
+
+def main(args: argparse.Namespace) -> dict:
+    cfg = setup(args)
+    register_builtin_datasets()
+    if args.eval_only:
+        model = Trainer.build_model(cfg)
+        Checkpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        results = Trainer.test(cfg, model)
+    else:
+        trainer = Trainer(cfg)
+        trainer.resume_or_load(resume=args.resume)
+        results = trainer.train()
+        model = trainer.model
+    if comm.is_main_process():
+        paths = save_prediction_visualizations(cfg, model, num_images=4)
+        logging.getLogger("maskformer").info("Wrote %d prediction visualisations", len(paths))
+    return results
+
+
+if __name__ == "__main__":
+    args = default_argument_parser().parse_args()
+    launch(
+        main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )
