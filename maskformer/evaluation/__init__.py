@@ -1,1 +1,46 @@
-"""Evaluation: evaluators (semantic, panoptic, instance, Cityscapes) and inference over a dataset."""
+"""Evaluation: evaluators (semantic, panoptic, instance, Cityscapes) and inference over a dataset.
+
+Typical use (what ``Trainer.test`` does)::
+
+    evaluator = build_evaluator(cfg, dataset_name)          # by the dataset's evaluator_type
+    results = inference_on_dataset(model, build_test_loader(cfg, dataset_name), evaluator)
+
+``results`` is ``{task: {metric: value}}`` on the main process and ``{}`` on the others.
+"""
+
+from .build import EVALUATOR_REGISTRY, build_evaluator
+from .cityscapes import CityscapesInstanceEvaluator, CityscapesSemSegEvaluator
+from .evaluator import (
+    DatasetEvaluator,
+    DatasetEvaluators,
+    inference_context,
+    inference_on_dataset,
+    print_results_table,
+    save_results_json,
+)
+from .instance import COCOInstanceEvaluator, evaluate_coco_results, instances_to_coco_results
+from .panoptic import COCOPanopticEvaluator
+from .pq import pq_average, pq_image_stats
+from .sem_seg import SemSegEvaluator, confusion_matrix, semantic_metrics
+
+__all__ = [
+    "EVALUATOR_REGISTRY",
+    "COCOInstanceEvaluator",
+    "COCOPanopticEvaluator",
+    "CityscapesInstanceEvaluator",
+    "CityscapesSemSegEvaluator",
+    "DatasetEvaluator",
+    "DatasetEvaluators",
+    "SemSegEvaluator",
+    "build_evaluator",
+    "confusion_matrix",
+    "evaluate_coco_results",
+    "inference_context",
+    "inference_on_dataset",
+    "instances_to_coco_results",
+    "pq_average",
+    "pq_image_stats",
+    "print_results_table",
+    "save_results_json",
+    "semantic_metrics",
+]

@@ -191,9 +191,7 @@ def inference_on_dataset(
     return results if results is not None else {}
 
 
-def _log_progress(
-    done: int, total: int | None, timers: dict[str, float], timed: int, elapsed: float
-) -> None:
+def _log_progress(done: int, total: int | None, timers: dict[str, float], timed: int, elapsed: float) -> None:
     """One progress line: per-iteration data / compute / eval time and the ETA."""
     per_iter = elapsed / timed
     eta = "?" if total is None else str(datetime.timedelta(seconds=int(per_iter * (total - done))))

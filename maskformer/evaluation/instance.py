@@ -137,7 +137,9 @@ class COCOInstanceEvaluator(DatasetEvaluator):
         contiguous_ids_cover_stuff: bool = False,
     ) -> None:
         if not os.path.isfile(json_file):
-            raise FileNotFoundError(f"COCO instance annotations {json_file!r} not found (metadata json_file).")
+            raise FileNotFoundError(
+                f"COCO instance annotations {json_file!r} not found (metadata json_file)."
+            )
         ids = sorted(int(k) for k in thing_contiguous_to_dataset)
         if not contiguous_ids_cover_stuff and ids != list(range(len(ids))):
             raise ValueError(
@@ -146,7 +148,9 @@ class COCOInstanceEvaluator(DatasetEvaluator):
             )
         unknown = set(tasks) - {"bbox", "segm"}
         if unknown:
-            raise ValueError(f"Unknown instance evaluation tasks {sorted(unknown)}; use 'bbox' and/or 'segm'.")
+            raise ValueError(
+                f"Unknown instance evaluation tasks {sorted(unknown)}; use 'bbox' and/or 'segm'."
+            )
         self._json_file = json_file
         self._to_dataset_id = {int(k): int(v) for k, v in thing_contiguous_to_dataset.items()}
         self._output_dir = output_dir
@@ -170,7 +174,9 @@ class COCOInstanceEvaluator(DatasetEvaluator):
     def process(self, inputs: Sequence[dict[str, Any]], outputs: Sequence[dict[str, Any]]) -> None:
         """Converts each image's ``instances`` to COCO results."""
         for inp, out in zip(inputs, outputs):
-            self._results.extend(instances_to_coco_results(out["instances"], inp["image_id"], self._to_dataset_id))
+            self._results.extend(
+                instances_to_coco_results(out["instances"], inp["image_id"], self._to_dataset_id)
+            )
 
     def evaluate(self) -> dict[str, Any]:
         """Gathers results to the main process; returns ``{"bbox": ..., "segm": ...}`` there."""

@@ -78,9 +78,13 @@ class COCOPanopticEvaluator(DatasetEvaluator):
         label_divisor: int = 1000,
     ) -> None:
         if not os.path.isfile(gt_json):
-            raise FileNotFoundError(f"Panoptic ground-truth JSON {gt_json!r} not found (metadata panoptic_json).")
+            raise FileNotFoundError(
+                f"Panoptic ground-truth JSON {gt_json!r} not found (metadata panoptic_json)."
+            )
         if not os.path.isdir(gt_folder):
-            raise FileNotFoundError(f"Panoptic ground-truth folder {gt_folder!r} not found (metadata panoptic_root).")
+            raise FileNotFoundError(
+                f"Panoptic ground-truth folder {gt_folder!r} not found (metadata panoptic_root)."
+            )
         with open(gt_json) as f:
             self._gt_json = json.load(f)
         self._gt_folder = gt_folder
@@ -137,7 +141,11 @@ class COCOPanopticEvaluator(DatasetEvaluator):
         if segments is None:
             panoptic, segments = decode_label_divisor(panoptic, self._label_divisor, self._thing_map)
         converted = [
-            {"id": int(s["id"]), "category_id": self._to_dataset_id(s), "isthing": bool(s.get("isthing", False))}
+            {
+                "id": int(s["id"]),
+                "category_id": self._to_dataset_id(s),
+                "isthing": bool(s.get("isthing", False)),
+            }
             for s in segments
         ]
         return panoptic.astype(np.int64), converted
@@ -160,7 +168,12 @@ class COCOPanopticEvaluator(DatasetEvaluator):
             Image.fromarray(id2rgb(pred_ids)).save(buffer, format="PNG")
             file_name = os.path.splitext(ann["file_name"])[0] + ".png"
             self._predictions.append(
-                {"image_id": ann["image_id"], "file_name": file_name, "png": buffer.getvalue(), "segments_info": segments}
+                {
+                    "image_id": ann["image_id"],
+                    "file_name": file_name,
+                    "png": buffer.getvalue(),
+                    "segments_info": segments,
+                }
             )
 
     def _write_predictions(self, predictions: list[dict[str, Any]]) -> None:
@@ -199,7 +212,9 @@ class COCOPanopticEvaluator(DatasetEvaluator):
         """PQ/SQ/RQ overall (``PQ``), things (``PQ_th``), stuff (``PQ_st``) and per class, in percent."""
         unknown = set(stats) - set(self._categories)
         if unknown:
-            raise KeyError(f"Predicted category ids {sorted(unknown)} are not in the ground-truth categories.")
+            raise KeyError(
+                f"Predicted category ids {sorted(unknown)} are not in the ground-truth categories."
+            )
         metrics: dict[str, float] = OrderedDict()
         per_class: dict[int, dict[str, float]] = {}
         for suffix, isthing in (("", None), ("_th", True), ("_st", False)):

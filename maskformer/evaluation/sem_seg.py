@@ -144,7 +144,9 @@ class SemSegEvaluator(DatasetEvaluator):
     def from_metadata(cls, metadata: Any, dataset_dicts: Sequence[dict] | None = None, **kwargs: Any):
         """Builds the evaluator from a dataset's metadata (``stuff_classes``, ``ignore_label``, ...)."""
         stuff_map = getattr(metadata, "stuff_dataset_id_to_contiguous_id", None)
-        gt_files = {d["file_name"]: d["sem_seg_file_name"] for d in dataset_dicts or [] if "sem_seg_file_name" in d}
+        gt_files = {
+            d["file_name"]: d["sem_seg_file_name"] for d in dataset_dicts or [] if "sem_seg_file_name" in d
+        }
         return cls(
             class_names=metadata.stuff_classes,
             ignore_label=getattr(metadata, "ignore_label", 255),

@@ -83,7 +83,12 @@ def _direct_pycocotools(json_file, predictions, iou_type):
     for image_id, (masks, scores, classes) in enumerate(predictions):
         for mask, score, cls in zip(masks, scores, classes):
             rle = mask_util.encode(np.asfortranarray(mask.astype(np.uint8)))
-            entry = {"image_id": image_id, "category_id": TO_DATASET[cls], "score": score, "segmentation": rle}
+            entry = {
+                "image_id": image_id,
+                "category_id": TO_DATASET[cls],
+                "score": score,
+                "segmentation": rle,
+            }
             if iou_type == "bbox":
                 entry = {"image_id": image_id, "category_id": TO_DATASET[cls], "score": score}
                 entry["bbox"] = mask_util.toBbox(rle).tolist()
@@ -101,7 +106,10 @@ def test_equals_pycocotools(tmp_path):
     rng = np.random.default_rng(1)
     gts, predictions = [], []
     for _ in range(4):
-        objects = [(_rect(*rng.integers(0, 20, 2), *rng.integers(4, 20, 2)), int(rng.choice([3, 7]))) for _ in range(3)]
+        objects = [
+            (_rect(*rng.integers(0, 20, 2), *rng.integers(4, 20, 2)), int(rng.choice([3, 7])))
+            for _ in range(3)
+        ]
         gts.append(objects)
         masks, scores, classes = [], [], []
         for mask, cat in objects:

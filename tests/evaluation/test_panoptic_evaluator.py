@@ -36,7 +36,9 @@ def _make_gt(rng):
     for seg_id in range(3, 3 + rng.integers(2, 5)):
         y, x = rng.integers(0, H - 6), rng.integers(0, W - 6)
         ids[y : y + rng.integers(3, 7), x : x + rng.integers(3, 7)] = seg_id
-        segments.append({"id": seg_id, "category_id": int(rng.integers(1, 4)), "iscrowd": int(rng.random() < 0.3)})
+        segments.append(
+            {"id": seg_id, "category_id": int(rng.integers(1, 4)), "iscrowd": int(rng.random() < 0.3)}
+        )
     ids[:, rng.integers(0, W)] = 0  # a VOID column
     present = set(np.unique(ids).tolist())
     segments = [s for s in segments if s["id"] in present]
@@ -72,7 +74,9 @@ def _to_output(pred, segments):
     info = []
     for s in segments:
         isthing = s["category_id"] < 10
-        info.append({"id": s["id"], "category_id": DATASET_TO_CONTIGUOUS[s["category_id"]], "isthing": isthing})
+        info.append(
+            {"id": s["id"], "category_id": DATASET_TO_CONTIGUOUS[s["category_id"]], "isthing": isthing}
+        )
     return {"panoptic_seg": (torch.from_numpy(pred).int(), info)}
 
 
@@ -82,7 +86,9 @@ def _write_gt(tmp_path, gts):
     annotations = []
     for image_id, (ids, segments) in enumerate(gts):
         Image.fromarray(id2rgb(ids)).save(folder / f"{image_id:04d}.png")
-        annotations.append({"image_id": image_id, "file_name": f"{image_id:04d}.png", "segments_info": segments})
+        annotations.append(
+            {"image_id": image_id, "file_name": f"{image_id:04d}.png", "segments_info": segments}
+        )
     images = [{"id": i, "file_name": f"{i:04d}.jpg", "height": H, "width": W} for i in range(len(gts))]
     gt_json = tmp_path / "gt.json"
     gt_json.write_text(json.dumps({"images": images, "annotations": annotations, "categories": CATEGORIES}))
@@ -152,14 +158,20 @@ def test_equals_pq_compute(tmp_path):
     gts = [_make_gt(rng) for _ in range(8)]
     gt_json, gt_folder = _write_gt(tmp_path, gts)
     out_dir = str(tmp_path / "out")
-    evaluator = COCOPanopticEvaluator(gt_json, gt_folder, THING_TO_DATASET, STUFF_TO_DATASET, output_dir=out_dir)
+    evaluator = COCOPanopticEvaluator(
+        gt_json, gt_folder, THING_TO_DATASET, STUFF_TO_DATASET, output_dir=out_dir
+    )
     for image_id, (ids, segments) in enumerate(gts):
         pred, pred_segments = _make_prediction(ids, segments, rng)
         if image_id == 0:  # one perfect prediction: crowd and void become VOID
             crowd = {s["id"] for s in segments if s["iscrowd"]}
             pred = np.where(np.isin(ids, list(crowd)), 0, ids)
-            pred_segments = [{"id": s["id"], "category_id": s["category_id"]} for s in segments if not s["iscrowd"]]
-        evaluator.process([{"image_id": image_id, "file_name": f"{image_id:04d}.jpg"}], [_to_output(pred, pred_segments)])
+            pred_segments = [
+                {"id": s["id"], "category_id": s["category_id"]} for s in segments if not s["iscrowd"]
+            ]
+        evaluator.process(
+            [{"image_id": image_id, "file_name": f"{image_id:04d}.jpg"}], [_to_output(pred, pred_segments)]
+        )
     results = evaluator.evaluate()["panoptic_seg"]
     oracle = pq_compute(gt_json, os.path.join(out_dir, "panoptic_predictions.json"), gt_folder=gt_folder)
     for suffix, name in (("", "All"), ("_th", "Things"), ("_st", "Stuff")):

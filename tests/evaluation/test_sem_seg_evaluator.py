@@ -61,8 +61,11 @@ def test_evaluator_end_to_end(tmp_path):
     scores.scatter_(0, pred[None], 1.0)
     out_dir = tmp_path / "out"
     evaluator = SemSegEvaluator(
-        NAMES, gt_files={"img.jpg": str(tmp_path / "gt.png")}, output_dir=str(out_dir),
-        contiguous_id_to_dataset_id={0: 10, 1: 20, 2: 30}, write_predictions=True,
+        NAMES,
+        gt_files={"img.jpg": str(tmp_path / "gt.png")},
+        output_dir=str(out_dir),
+        contiguous_id_to_dataset_id={0: 10, 1: 20, 2: 30},
+        write_predictions=True,
     )
     evaluator.process([{"file_name": "img.jpg"}], [{"sem_seg": scores}])
     results = evaluator.evaluate()["sem_seg"]
