@@ -1,10 +1,105 @@
-"""Mask conversions: binary masks to boxes (polygon / RLE conversions live here too)."""
+"""Mask conversions: polygons / RLE / bitmasks, and binary masks to boxes.
+
+Polygons follow COCO: a list of flat ``[x0, y0, x1, y1, ...]`` lists in absolute pixel coordinates
+(a pixel ``(y, x)`` covers ``[x, x + 1) x [y, y + 1)``). RLE follows pycocotools: a dict with
+``size`` ``[h, w]`` and ``counts`` (a compressed ``str``/``bytes``, or an uncompressed list).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+import cv2
+import numpy as np
+import pycocotools.mask as mask_utils
 import torch
 
-__all__ = ["masks_to_boxes"]
+__all__ = [
+    "bitmask_to_polygons",
+    "bitmask_to_rle",
+    "masks_to_boxes",
+    "polygons_to_bitmask",
+    "rle_to_bitmask",
+    "segmentation_to_bitmask",
+]
+
+
+def polygons_to_bitmask(polygons: list[list[float]], height: int, width: int) -> np.ndarray:
+    """Rasterises COCO polygons (union of all parts) with pycocotools, as the COCO API does.
+
+    Args:
+        polygons: list of flat ``[x0, y0, x1, y1, ...]`` lists (each with >= 3 points).
+        height: image height.
+        width: image width.
+
+    Returns:
+        ``[height, width]`` bool array.
+    """
+    if len(polygons) == 0:
+        return np.zeros((height, width), dtype=bool)
+    rles = mask_utils.frPyObjects([np.asarray(p, dtype=np.float64).tolist() for p in polygons], height, width)
+    return mask_utils.decode(mask_utils.merge(rles)).astype(bool)
+
+
+def rle_to_bitmask(rle: dict[str, Any]) -> np.ndarray:
+    """Decodes a compressed or uncompressed RLE dict into a ``[h, w]`` bool array."""
+    if isinstance(rle.get("counts"), list):
+        height, width = rle["size"]
+        rle = mask_utils.frPyObjects(rle, height, width)
+    return mask_utils.decode(rle).astype(bool)
+
+
+def bitmask_to_rle(mask: np.ndarray) -> dict[str, Any]:
+    """Encodes a ``[h, w]`` binary mask as a compressed RLE with ``counts`` as ``str`` (JSON-ready)."""
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    rle["counts"] = rle["counts"].decode("ascii")
+    return rle
+
+
+def bitmask_to_polygons(mask: np.ndarray) -> list[list[float]]:
+    """Outer contours of a binary mask as COCO polygons (holes are not represented).
+
+    Contours are traced on the mask upsampled 2x, so the vertices lie a quarter pixel inside the
+    pixel edges; pycocotools rasterises such polygons back to exactly the original pixels (tracing
+    pixel centres instead loses about half of every boundary pixel). Parts with fewer than 3
+    vertices are dropped because COCO cannot represent them.
+
+    Args:
+        mask: ``[h, w]`` binary mask.
+
+    Returns:
+        list of flat ``[x0, y0, ...]`` float lists in absolute pixel coordinates.
+    """
+    upsampled = np.kron(mask.astype(np.uint8), np.ones((2, 2), dtype=np.uint8))
+    contours, _ = cv2.findContours(upsampled, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    polygons = []
+    for contour in contours:
+        if len(contour) < 3:
+            continue
+        polygons.append(((contour.reshape(-1, 2).astype(np.float64) + 0.5) / 2.0).reshape(-1).tolist())
+    return polygons
+
+
+def segmentation_to_bitmask(segmentation: Any, height: int, width: int) -> np.ndarray:
+    """Any COCO ``segmentation`` (polygons, RLE dict, or a ``[h, w]`` array) to a bool array.
+
+    Raises:
+        ValueError: for an unsupported type or an RLE whose size differs from ``(height, width)``.
+    """
+    if isinstance(segmentation, list):
+        return polygons_to_bitmask(segmentation, height, width)
+    if isinstance(segmentation, dict):
+        if tuple(segmentation["size"]) != (height, width):
+            raise ValueError(
+                f"RLE of size {segmentation['size']} does not match the image size {(height, width)}."
+            )
+        return rle_to_bitmask(segmentation)
+    if isinstance(segmentation, np.ndarray) and segmentation.shape == (height, width):
+        return segmentation.astype(bool)
+    raise ValueError(
+        f"Unsupported segmentation of type {type(segmentation).__name__}: expected COCO polygons "
+        f"(list of lists), an RLE dict, or a [{height}, {width}] array."
+    )
 
 
 def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,36 @@
+"""Data: catalog, dataset loaders, augmentations, mappers and loaders.
+
+Importing this package registers no dataset; call :func:`register_builtin_datasets`.
+"""
+
+from .build import build_test_loader, build_train_loader, get_dataset_dicts
+from .catalog import DatasetCatalog, Metadata, MetadataCatalog
+from .datasets import (
+    ShapesSpec,
+    register_builtin_datasets,
+    register_coco_instances,
+    register_coco_panoptic,
+    register_sem_seg,
+    register_shapes,
+)
+from .mappers import DATASET_MAPPER_REGISTRY, build_mapper
+from .samplers import InferenceSampler, TrainingSampler
+
+__all__ = [
+    "DATASET_MAPPER_REGISTRY",
+    "DatasetCatalog",
+    "InferenceSampler",
+    "Metadata",
+    "MetadataCatalog",
+    "ShapesSpec",
+    "TrainingSampler",
+    "build_mapper",
+    "build_test_loader",
+    "build_train_loader",
+    "get_dataset_dicts",
+    "register_builtin_datasets",
+    "register_coco_instances",
+    "register_coco_panoptic",
+    "register_sem_seg",
+    "register_shapes",
+]

@@ -1,0 +1,20 @@
+"""Dataset mappers (dataset dict -> model input), registered by ``INPUT.DATASET_MAPPER_NAME``."""
+
+from .base import DATASET_MAPPER_REGISTRY, MapperBase, build_mapper
+from .instance import InstanceMapper
+from .lsj import LSJInstanceMapper, LSJPanopticMapper
+from .panoptic import PanopticMapper
+from .semantic import SemanticMapper
+from .test import TestMapper
+
+__all__ = [
+    "DATASET_MAPPER_REGISTRY",
+    "InstanceMapper",
+    "LSJInstanceMapper",
+    "LSJPanopticMapper",
+    "MapperBase",
+    "PanopticMapper",
+    "SemanticMapper",
+    "TestMapper",
+    "build_mapper",
+]

@@ -1,0 +1,42 @@
+"""``coco_instance_lsj`` and ``coco_panoptic_lsj``: the instance / panoptic mappers with large-scale jitter.
+
+Same targets as :class:`InstanceMapper` / :class:`PanopticMapper`; only the augmentations differ
+(flip -> ResizeScale -> FixedSizeCrop of ``INPUT.IMAGE_SIZE``, images padded with 128).
+"""
+
+from __future__ import annotations
+
+from maskformer.data.mappers.augmentations import lsj_augmentations, train_ignore_label
+from maskformer.data.mappers.base import DATASET_MAPPER_REGISTRY
+from maskformer.data.mappers.instance import InstanceMapper
+from maskformer.data.mappers.panoptic import PanopticMapper
+
+__all__ = ["LSJInstanceMapper", "LSJPanopticMapper"]
+
+
+def _lsj_kwargs(cfg, is_train: bool) -> dict:
+    return {
+        "is_train": is_train,
+        "augmentations": lsj_augmentations(cfg),
+        "image_format": cfg.INPUT.FORMAT,
+        "ignore_label": train_ignore_label(cfg),
+        "size_divisibility": cfg.INPUT.SIZE_DIVISIBILITY,
+    }
+
+
+@DATASET_MAPPER_REGISTRY.register(name="coco_instance_lsj")
+class LSJInstanceMapper(InstanceMapper):
+    """Instance mapper with large-scale jitter (Mask2Former's COCO instance training)."""
+
+    @classmethod
+    def from_config(cls, cfg, is_train: bool = True) -> dict:
+        return _lsj_kwargs(cfg, is_train)
+
+
+@DATASET_MAPPER_REGISTRY.register(name="coco_panoptic_lsj")
+class LSJPanopticMapper(PanopticMapper):
+    """Panoptic mapper with large-scale jitter (Mask2Former's COCO panoptic training)."""
+
+    @classmethod
+    def from_config(cls, cfg, is_train: bool = True) -> dict:
+        return _lsj_kwargs(cfg, is_train)
