@@ -124,7 +124,9 @@ def _merge_into(node: CfgNode, loaded: dict[str, Any], prefix: str, source: str,
             continue
         if isinstance(value, dict):
             raise ConfigError(f"{source}: '{full_key}' is a value (default {current!r}), not a section.")
-        value = _coerce(value, current, full_key, source)
+        # As in Detectron2, a string holding a Python literal is that literal: official files write
+        # tuples as TRAIN: ("coco_2017_train",) and floats as 1e-6 (a string for YAML 1.1).
+        value = _coerce(node._decode_cfg_value(value), current, full_key, source)
         if log:
             warn_no_effect(full_key, value, current, source)
         dict.__setitem__(node, key, value)

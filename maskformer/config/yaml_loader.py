@@ -40,8 +40,12 @@ def _where(node: yaml.Node, filename: str) -> str:
     return f"{filename}, line {node.start_mark.line + 1}"
 
 
-class _StrictSafeLoader(yaml.SafeLoader):
-    """SafeLoader with duplicate-key checks and the whitelisted ``eval`` tag."""
+# libyaml's parser when PyYAML was built with it (several times faster); same safe constructors.
+_SafeLoaderBase = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _StrictSafeLoader(_SafeLoaderBase):
+    """Safe loader with duplicate-key checks and the whitelisted ``eval`` tag."""
 
     filename = "<string>"
 
