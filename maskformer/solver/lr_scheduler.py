@@ -69,6 +69,18 @@ class _WarmupLR(LRScheduler):
         factor = self._factor(self.last_epoch)
         return [base_lr * factor for base_lr in self.base_lrs]
 
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restores the schedule and sets the optimizer's lrs to its current values.
+
+        torch only updates the lrs at the next ``step()``; setting them now makes a resumed
+        first iteration use the right lr whatever order optimizer and scheduler are loaded in.
+        """
+        super().load_state_dict(state_dict)
+        lrs = self.get_lr()
+        for group, lr in zip(self.optimizer.param_groups, lrs):
+            group["lr"] = lr
+        self._last_lr = lrs
+
 
 class WarmupMultiStepLR(_WarmupLR):
     """Step decay by ``gamma`` at each milestone iteration, after warmup."""

@@ -1,0 +1,102 @@
+"""LR values at given iterations against the closed-form formulas."""
+
+import math
+
+import pytest
+import torch
+
+from maskformer.config import get_cfg
+from maskformer.solver import WarmupCosineLR, WarmupMultiStepLR, WarmupPolyLR, build_lr_scheduler
+
+
+def _optimizer(lr: float = 1.0) -> torch.optim.Optimizer:
+    return torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+
+
+def _lrs(scheduler, n: int) -> list[float]:
+    values = []
+    for _ in range(n):
+        values.append(scheduler.optimizer.param_groups[0]["lr"])
+        scheduler.optimizer.step()
+        scheduler.step()
+    return values
+
+
+def test_multistep_with_linear_warmup():
+    sched = WarmupMultiStepLR(_optimizer(), [5, 8], gamma=0.1, warmup_factor=0.1, warmup_iters=4)
+    got = _lrs(sched, 10)
+    # warmup: 0.1 * (1 - t/4) + t/4 for t < 4
+    expected = [0.1, 0.325, 0.55, 0.775, 1.0, 0.1, 0.1, 0.1, 0.01, 0.01]
+    assert got == pytest.approx(expected)
+
+
+def test_constant_warmup():
+    sched = WarmupMultiStepLR(
+        _optimizer(2.0), [100], warmup_factor=0.25, warmup_iters=3, warmup_method="constant"
+    )
+    assert _lrs(sched, 5) == pytest.approx([0.5, 0.5, 0.5, 2.0, 2.0])
+
+
+def test_poly_values_and_constant_ending():
+    sched = WarmupPolyLR(_optimizer(), max_iters=10, warmup_iters=0, power=0.9)
+    got = _lrs(sched, 11)
+    assert got == pytest.approx([(1 - t / 10) ** 0.9 for t in range(11)])
+    sched = WarmupPolyLR(_optimizer(), max_iters=10, warmup_iters=0, power=1.0, constant_ending=0.25)
+    assert _lrs(sched, 10) == pytest.approx([1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.25, 0.25])
+
+
+def test_poly_with_warmup_multiplies():
+    sched = WarmupPolyLR(_optimizer(), max_iters=100, warmup_factor=0.5, warmup_iters=2, power=0.9)
+    got = _lrs(sched, 3)
+    assert got == pytest.approx([0.5, 0.75 * 0.99**0.9, 0.98**0.9])
+
+
+def test_cosine_goes_to_end_value():
+    sched = WarmupCosineLR(_optimizer(), max_iters=4, warmup_iters=0, end_factor=0.1)
+    got = _lrs(sched, 5)
+    expected = [0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t / 4)) for t in range(5)]
+    assert got == pytest.approx(expected)
+    assert got[-1] == pytest.approx(0.1)
+
+
+def test_state_dict_round_trip_continues_the_schedule():
+    sched = WarmupPolyLR(_optimizer(), max_iters=20, warmup_iters=3, power=0.9)
+    _lrs(sched, 7)
+    state = sched.state_dict()
+    reference = _lrs(sched, 5)
+    restored = WarmupPolyLR(_optimizer(), max_iters=20, warmup_iters=3, power=0.9)
+    restored.load_state_dict(state)
+    assert _lrs(restored, 5) == pytest.approx(reference)
+
+
+def test_per_group_base_lrs_are_scaled_together():
+    params = [{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": lr} for lr in (1.0, 0.1)]
+    opt = torch.optim.SGD(params, lr=1.0)
+    sched = WarmupMultiStepLR(opt, [1], gamma=0.5, warmup_iters=0)
+    opt.step()
+    sched.step()
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.5, 0.05])
+
+
+@pytest.mark.parametrize("name", ["WarmupMultiStepLR", "WarmupPolyLR", "WarmupCosineLR"])
+def test_build_from_config(name):
+    cfg = get_cfg()
+    cfg.SOLVER.LR_SCHEDULER_NAME = name
+    cfg.SOLVER.BASE_LR = 1.0
+    cfg.SOLVER.MAX_ITER = 10
+    cfg.SOLVER.STEPS = [5]
+    cfg.SOLVER.WARMUP_ITERS = 2
+    cfg.SOLVER.WARMUP_FACTOR = 0.5
+    sched = build_lr_scheduler(cfg, _optimizer())
+    assert _lrs(sched, 2) == pytest.approx([0.5, 0.75 * sched._decay(1)])
+
+
+def test_bad_config_values_are_clear_errors():
+    cfg = get_cfg()
+    cfg.SOLVER.LR_SCHEDULER_NAME = "WarmupPoly"
+    with pytest.raises(ValueError, match="LR_SCHEDULER_NAME='WarmupPoly'"):
+        build_lr_scheduler(cfg, _optimizer())
+    with pytest.raises(ValueError, match="WARMUP_METHOD='exp'"):
+        WarmupPolyLR(_optimizer(), 10, warmup_method="exp")
+    with pytest.raises(ValueError, match="STEPS must be increasing"):
+        WarmupMultiStepLR(_optimizer(), [5, 3])
