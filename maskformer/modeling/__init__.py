@@ -3,11 +3,27 @@
 Importing this package registers every built-in component in its registry.
 """
 
-from .backbone import BACKBONE_REGISTRY, Backbone, build_backbone
-from .heads import SEM_SEG_HEAD_REGISTRY, build_sem_seg_head
-from .meta_arch import META_ARCH_REGISTRY
-from .pixel_decoder import PIXEL_DECODER_REGISTRY, build_pixel_decoder
-from .transformer_decoder import TRANSFORMER_DECODER_REGISTRY, build_transformer_decoder
+from .backbone import BACKBONE_REGISTRY, Backbone, D2SwinTransformer, ResNet, TimmBackbone, build_backbone
+from .build import build_model
+from .heads import (
+    SEM_SEG_HEAD_REGISTRY,
+    MaskFormerHead,
+    PerPixelBaselineHead,
+    PerPixelBaselinePlusHead,
+    build_sem_seg_head,
+)
+from .meta_arch import META_ARCH_REGISTRY, MaskFormer, SemanticSegmentor
+from .pixel_decoder import (
+    PIXEL_DECODER_REGISTRY,
+    BasePixelDecoder,
+    TransformerEncoderPixelDecoder,
+    build_pixel_decoder,
+)
+from .transformer_decoder import (
+    TRANSFORMER_DECODER_REGISTRY,
+    StandardTransformerDecoder,
+    build_transformer_decoder,
+)
 
 __all__ = [
     "BACKBONE_REGISTRY",
@@ -16,7 +32,19 @@ __all__ = [
     "SEM_SEG_HEAD_REGISTRY",
     "TRANSFORMER_DECODER_REGISTRY",
     "Backbone",
+    "BasePixelDecoder",
+    "D2SwinTransformer",
+    "MaskFormer",
+    "MaskFormerHead",
+    "PerPixelBaselineHead",
+    "PerPixelBaselinePlusHead",
+    "ResNet",
+    "SemanticSegmentor",
+    "StandardTransformerDecoder",
+    "TimmBackbone",
+    "TransformerEncoderPixelDecoder",
     "build_backbone",
+    "build_model",
     "build_pixel_decoder",
     "build_sem_seg_head",
     "build_transformer_decoder",

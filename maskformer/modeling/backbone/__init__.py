@@ -3,12 +3,14 @@
 from .backbone import BACKBONE_REGISTRY, Backbone, build_backbone
 from .resnet import ResNet, build_resnet_backbone
 from .swin import D2SwinTransformer
+from .timm_backbone import TimmBackbone
 
 __all__ = [
     "BACKBONE_REGISTRY",
     "Backbone",
     "D2SwinTransformer",
     "ResNet",
+    "TimmBackbone",
     "build_backbone",
     "build_resnet_backbone",
 ]

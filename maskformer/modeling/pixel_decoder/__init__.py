@@ -1,5 +1,12 @@
 """Pixel decoders: FPN, FPN + transformer encoder, multi-scale deformable attention."""
 
 from .build import PIXEL_DECODER_REGISTRY, build_pixel_decoder
+from .fpn import BasePixelDecoder
+from .transformer_encoder_fpn import TransformerEncoderPixelDecoder
 
-__all__ = ["PIXEL_DECODER_REGISTRY", "build_pixel_decoder"]
+__all__ = [
+    "PIXEL_DECODER_REGISTRY",
+    "BasePixelDecoder",
+    "TransformerEncoderPixelDecoder",
+    "build_pixel_decoder",
+]

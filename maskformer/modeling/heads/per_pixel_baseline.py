@@ -1,0 +1,189 @@
+"""The per-pixel classification baselines of the MaskFormer paper (Tables 2 and 4).
+
+``PerPixelBaselineHead``: the pixel decoder followed by a 1x1 classifier. ``PerPixelBaselinePlusHead``:
+the same pixel decoder followed by the MaskFormer transformer decoder with one query per class and
+no class head, so each query's mask is that class's per-pixel logit map. Both are trained with a
+per-pixel cross-entropy (:func:`per_pixel_cross_entropy`).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from maskformer.config import configurable
+from maskformer.layers import Conv2d, c2_msra_fill
+from maskformer.structures import ShapeSpec
+
+from ..pixel_decoder.build import build_pixel_decoder
+from ..transformer_decoder.standard import StandardTransformerDecoder
+from .build import SEM_SEG_HEAD_REGISTRY
+from .mask_former_head import select_decoder_input, transformer_in_channels
+
+__all__ = ["PerPixelBaselineHead", "PerPixelBaselinePlusHead", "per_pixel_cross_entropy"]
+
+
+def per_pixel_cross_entropy(
+    logits: torch.Tensor, targets: torch.Tensor, ignore_value: int, common_stride: int = 4
+) -> torch.Tensor:
+    """Mean cross-entropy over labelled pixels after upsampling the logits to the target size.
+
+    Args:
+        logits: ``[B, K, H/s, W/s]`` class logits at stride ``common_stride``.
+        targets: int64 ``[B, H, W]`` class ids, ``ignore_value`` where unlabelled.
+        ignore_value: label excluded from the loss.
+        common_stride: s.
+
+    Returns:
+        Scalar loss (computed in fp32).
+    """
+    logits = F.interpolate(logits.float(), scale_factor=common_stride, mode="bilinear", align_corners=False)
+    return F.cross_entropy(logits, targets, reduction="mean", ignore_index=ignore_value)
+
+
+class _PerPixelHead(nn.Module):
+    """What both baselines share: the pixel decoder, the loss settings and :meth:`losses`."""
+
+    def __init__(
+        self,
+        pixel_decoder: nn.Module,
+        num_classes: int,
+        loss_weight: float,
+        ignore_value: int,
+        common_stride: int,
+    ) -> None:
+        super().__init__()
+        self.pixel_decoder = pixel_decoder
+        self.num_classes = num_classes
+        self.loss_weight = loss_weight
+        self.ignore_value = ignore_value
+        self.common_stride = common_stride
+
+    @staticmethod
+    def _common_config(cfg, input_shape: dict[str, ShapeSpec]) -> dict:
+        head = cfg.MODEL.SEM_SEG_HEAD
+        return {
+            "pixel_decoder": build_pixel_decoder(cfg, input_shape),
+            "num_classes": head.NUM_CLASSES,
+            "loss_weight": head.LOSS_WEIGHT,
+            "ignore_value": head.IGNORE_VALUE,
+            "common_stride": head.COMMON_STRIDE,
+        }
+
+    def losses(self, outputs: dict, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Weighted per-pixel CE: ``loss_sem_seg`` and ``loss_sem_seg_{i}`` per auxiliary output.
+
+        Args:
+            outputs: the output of ``forward``: ``sem_seg_logits`` and ``aux_sem_seg_logits``.
+            targets: int64 ``[B, H, W]`` labels at the padded input size.
+        """
+
+        def ce(logits: torch.Tensor) -> torch.Tensor:
+            return (
+                per_pixel_cross_entropy(logits, targets, self.ignore_value, self.common_stride)
+                * self.loss_weight
+            )
+
+        losses = {"loss_sem_seg": ce(outputs["sem_seg_logits"])}
+        for i, aux in enumerate(outputs["aux_sem_seg_logits"]):
+            losses[f"loss_sem_seg_{i}"] = ce(aux)
+        return losses
+
+
+@SEM_SEG_HEAD_REGISTRY.register()
+class PerPixelBaselineHead(_PerPixelHead):
+    """Pixel decoder + 1x1 conv classifier on the stride-4 per-pixel embeddings.
+
+    Args:
+        pixel_decoder: module with ``forward_features`` and a ``mask_dim`` attribute.
+        num_classes: K.
+        loss_weight: multiplier of the cross-entropy (``MODEL.SEM_SEG_HEAD.LOSS_WEIGHT``).
+        ignore_value: unlabelled class id (``MODEL.SEM_SEG_HEAD.IGNORE_VALUE``).
+        common_stride: stride of the logits (4).
+    """
+
+    @configurable
+    def __init__(
+        self,
+        *,
+        pixel_decoder: nn.Module,
+        num_classes: int,
+        loss_weight: float = 1.0,
+        ignore_value: int = 255,
+        common_stride: int = 4,
+    ) -> None:
+        super().__init__(pixel_decoder, num_classes, loss_weight, ignore_value, common_stride)
+        self.predictor = Conv2d(pixel_decoder.mask_dim, num_classes, kernel_size=1)
+        c2_msra_fill(self.predictor)
+
+    @classmethod
+    def from_config(cls, cfg, input_shape: dict[str, ShapeSpec]) -> dict:
+        return cls._common_config(cfg, input_shape)
+
+    def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+        """Backbone features -> ``{"sem_seg_logits": [B, K, H/4, W/4], "aux_sem_seg_logits": []}``."""
+        mask_features, _, _ = self.pixel_decoder.forward_features(features)
+        return {"sem_seg_logits": self.predictor(mask_features), "aux_sem_seg_logits": []}
+
+
+@SEM_SEG_HEAD_REGISTRY.register()
+class PerPixelBaselinePlusHead(_PerPixelHead):
+    """Pixel decoder + transformer decoder with K queries and no class head (the "+" baseline).
+
+    Args:
+        pixel_decoder: as for :class:`PerPixelBaselineHead`.
+        predictor: a transformer decoder built with ``mask_classification=False`` and K queries.
+        transformer_in_feature: what the predictor attends to (see ``MaskFormerHead``).
+        deep_supervision: also return (and train) the intermediate layers' logits.
+        num_classes: K.
+        loss_weight: multiplier of the cross-entropy.
+        ignore_value: unlabelled class id.
+        common_stride: stride of the logits (4).
+    """
+
+    @configurable
+    def __init__(
+        self,
+        *,
+        pixel_decoder: nn.Module,
+        predictor: nn.Module,
+        transformer_in_feature: str,
+        deep_supervision: bool,
+        num_classes: int,
+        loss_weight: float = 1.0,
+        ignore_value: int = 255,
+        common_stride: int = 4,
+    ) -> None:
+        super().__init__(pixel_decoder, num_classes, loss_weight, ignore_value, common_stride)
+        self.predictor = predictor
+        self.transformer_in_feature = transformer_in_feature
+        self.deep_supervision = deep_supervision
+
+    @classmethod
+    def from_config(cls, cfg, input_shape: dict[str, ShapeSpec]) -> dict:
+        ret = cls._common_config(cfg, input_shape)
+        num_queries = cfg.MODEL.MASK_FORMER.NUM_OBJECT_QUERIES
+        if num_queries != ret["num_classes"]:
+            raise ValueError(
+                f"PerPixelBaselinePlusHead uses one query per class: MODEL.MASK_FORMER.NUM_OBJECT_QUERIES "
+                f"({num_queries}) must equal MODEL.SEM_SEG_HEAD.NUM_CLASSES ({ret['num_classes']})."
+            )
+        ret.update(
+            predictor=StandardTransformerDecoder(
+                cfg, transformer_in_channels(cfg, input_shape), mask_classification=False
+            ),
+            transformer_in_feature=cfg.MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE,
+            deep_supervision=cfg.MODEL.MASK_FORMER.DEEP_SUPERVISION,
+        )
+        return ret
+
+    def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | list[torch.Tensor]]:
+        """Backbone features -> ``{"sem_seg_logits": [B, K, H/4, W/4], "aux_sem_seg_logits": [...]}``."""
+        mask_features, encoder_features, multi_scale = self.pixel_decoder.forward_features(features)
+        x = select_decoder_input(
+            self.transformer_in_feature, features, mask_features, encoder_features, multi_scale
+        )
+        predictions = self.predictor(x, mask_features)
+        aux = [a["pred_masks"] for a in predictions["aux_outputs"]] if self.deep_supervision else []
+        return {"sem_seg_logits": predictions["pred_masks"], "aux_sem_seg_logits": aux}

@@ -1,0 +1,75 @@
+"""What every segmentation meta-architecture shares: pixel normalisation and batch padding."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from maskformer.structures import ImageList
+
+from ..backbone import Backbone
+
+__all__ = ["SegmentationModel"]
+
+
+class SegmentationModel(nn.Module):
+    """Holds the backbone and turns the mapper's uint8 images into a normalised, padded batch.
+
+    Args:
+        backbone: the backbone.
+        pixel_mean: per-channel mean in the input's channel order (``MODEL.PIXEL_MEAN``).
+        pixel_std: per-channel std (``MODEL.PIXEL_STD``).
+        size_divisibility: pad the batch to a multiple of this; the backbone's own requirement is
+            always respected (the larger of the two is used).
+    """
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        pixel_mean: Sequence[float],
+        pixel_std: Sequence[float],
+        size_divisibility: int = 0,
+    ) -> None:
+        super().__init__()
+        if len(pixel_mean) != len(pixel_std):
+            raise ValueError(
+                f"MODEL.PIXEL_MEAN {list(pixel_mean)} and MODEL.PIXEL_STD {list(pixel_std)} differ in length."
+            )
+        self.backbone = backbone
+        self.size_divisibility = max(int(size_divisibility), backbone.size_divisibility, 0)
+        # Not persistent: the official checkpoints do not store them, and the config is their source.
+        self.register_buffer(
+            "pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(-1, 1, 1), False
+        )
+        self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(-1, 1, 1), False)
+
+    @property
+    def device(self) -> torch.device:
+        return self.pixel_mean.device
+
+    def preprocess_image(self, batched_inputs: list[dict]) -> ImageList:
+        """Normalises ``x["image"]`` (uint8 ``[3, H, W]``) and pads them into one batch.
+
+        Returns:
+            ImageList with ``tensor`` ``[B, 3, Hpad, Wpad]`` (padding is 0 after normalisation) and
+            the unpadded ``image_sizes``.
+        """
+        images = []
+        for x in batched_inputs:
+            image = x["image"].to(self.device, non_blocking=True)
+            if image.dim() != 3 or image.shape[0] != self.pixel_mean.shape[0]:
+                raise ValueError(
+                    f"Expected x['image'] of shape [{self.pixel_mean.shape[0]}, H, W] (the length of "
+                    f"MODEL.PIXEL_MEAN), got {tuple(image.shape)} for {x.get('file_name', 'an input')}."
+                )
+            images.append((image - self.pixel_mean) / self.pixel_std)
+        return ImageList.from_tensors(images, self.size_divisibility)
+
+    def image_sizes_out(self, batched_inputs: list[dict], images: ImageList) -> list[tuple[int, int]]:
+        """The size each result must have: the input's ``height``/``width``, else the image's size."""
+        return [
+            (int(x.get("height", size[0])), int(x.get("width", size[1])))
+            for x, size in zip(batched_inputs, images.image_sizes)
+        ]

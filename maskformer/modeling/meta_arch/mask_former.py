@@ -1,0 +1,196 @@
+"""``MaskFormer``: the mask-classification meta-architecture (MaskFormer and Mask2Former)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from maskformer.config import configurable
+from maskformer.inference import (
+    instance_inference,
+    panoptic_inference,
+    sem_seg_postprocess,
+    semantic_inference,
+)
+from maskformer.structures import ImageList
+
+from ..backbone import Backbone, build_backbone
+from ..heads import build_sem_seg_head
+from .base import SegmentationModel
+from .build import META_ARCH_REGISTRY
+
+__all__ = ["MaskFormer"]
+
+
+@META_ARCH_REGISTRY.register()
+class MaskFormer(SegmentationModel):
+    """Backbone -> pixel decoder -> transformer decoder -> (class, mask) per query.
+
+    Training returns the criterion's (already weighted) loss dict; inference returns, per image,
+    ``sem_seg`` / ``panoptic_seg`` / ``instances`` at the input's original size.
+
+    Args:
+        backbone: the backbone.
+        sem_seg_head: a head returning ``{"pred_logits", "pred_masks", "aux_outputs"}``.
+        criterion: ``(outputs, targets) -> loss dict``; required for training only.
+        pixel_mean: per-channel mean.
+        pixel_std: per-channel std.
+        size_divisibility: minimum batch padding multiple.
+        thing_ids: contiguous ids of the thing classes; None means every class is a thing.
+        num_classes: K.
+        semantic_on: return ``sem_seg``.
+        panoptic_on: return ``panoptic_seg``.
+        instance_on: return ``instances``.
+        object_mask_threshold: panoptic query score threshold.
+        overlap_threshold: panoptic visible-fraction threshold.
+        sem_seg_postprocess_before_inference: resize mask logits to the output size before the
+            semantic combination (True) or combine at the input size and resize the scores (False).
+        test_topk_per_image: instance top-k over queries x classes.
+        instance_score_thresh: drop instances scoring below this.
+    """
+
+    needs_criterion = True
+
+    @configurable
+    def __init__(
+        self,
+        *,
+        backbone: Backbone,
+        sem_seg_head: nn.Module,
+        criterion: nn.Module | None,
+        pixel_mean: Sequence[float],
+        pixel_std: Sequence[float],
+        size_divisibility: int,
+        thing_ids: Collection[int] | None,
+        num_classes: int,
+        semantic_on: bool = True,
+        panoptic_on: bool = False,
+        instance_on: bool = False,
+        object_mask_threshold: float = 0.8,
+        overlap_threshold: float = 0.8,
+        sem_seg_postprocess_before_inference: bool = False,
+        test_topk_per_image: int = 100,
+        instance_score_thresh: float = 0.0,
+    ) -> None:
+        super().__init__(backbone, pixel_mean, pixel_std, size_divisibility)
+        self.sem_seg_head = sem_seg_head
+        self.criterion = criterion
+        self.thing_ids = list(range(num_classes)) if thing_ids is None else sorted(thing_ids)
+        self.semantic_on = semantic_on
+        self.panoptic_on = panoptic_on
+        self.instance_on = instance_on
+        self.object_mask_threshold = object_mask_threshold
+        self.overlap_threshold = overlap_threshold
+        self.sem_seg_postprocess_before_inference = sem_seg_postprocess_before_inference
+        self.test_topk_per_image = test_topk_per_image
+        self.instance_score_thresh = instance_score_thresh
+
+    @classmethod
+    def from_config(
+        cls, cfg, criterion: nn.Module | None = None, thing_ids: Collection[int] | None = None
+    ) -> dict:
+        backbone = build_backbone(cfg)
+        mf = cfg.MODEL.MASK_FORMER
+        return {
+            "backbone": backbone,
+            "sem_seg_head": build_sem_seg_head(cfg, backbone.output_shape()),
+            "criterion": criterion,
+            "pixel_mean": cfg.MODEL.PIXEL_MEAN,
+            "pixel_std": cfg.MODEL.PIXEL_STD,
+            "size_divisibility": mf.SIZE_DIVISIBILITY,
+            "thing_ids": thing_ids,
+            "num_classes": cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
+            "semantic_on": mf.TEST.SEMANTIC_ON,
+            "panoptic_on": mf.TEST.PANOPTIC_ON,
+            "instance_on": mf.TEST.INSTANCE_ON,
+            "object_mask_threshold": mf.TEST.OBJECT_MASK_THRESHOLD,
+            "overlap_threshold": mf.TEST.OVERLAP_THRESHOLD,
+            "sem_seg_postprocess_before_inference": mf.TEST.SEM_SEG_POSTPROCESSING_BEFORE_INFERENCE,
+            "test_topk_per_image": cfg.TEST.DETECTIONS_PER_IMAGE,
+            "instance_score_thresh": mf.TEST.INSTANCE_SCORE_THRESH,
+        }
+
+    def forward(self, batched_inputs: list[dict]) -> dict[str, torch.Tensor] | list[dict]:
+        """Runs the model on mapper outputs (``image``, ``height``, ``width``, ``instances``...).
+
+        Returns:
+            Training: the loss dict. Inference: one result dict per image.
+        """
+        images = self.preprocess_image(batched_inputs)
+        features = self.backbone(images.tensor)
+        outputs = self.sem_seg_head(features)
+        if self.training:
+            if self.criterion is None:
+                raise RuntimeError(
+                    "MaskFormer was built without a criterion; build it with build_model(cfg)."
+                )
+            return self.criterion(outputs, self.prepare_targets(batched_inputs, images))
+        return self.postprocess(outputs, batched_inputs, images)
+
+    def prepare_targets(self, batched_inputs: list[dict], images: ImageList) -> list[dict[str, torch.Tensor]]:
+        """Per image ``{"labels": [N], "masks": bool [N, Hpad, Wpad]}``, masks zero-padded like the image."""
+        pad_h, pad_w = images.tensor.shape[-2:]
+        targets = []
+        for x in batched_inputs:
+            if "instances" not in x:
+                raise KeyError(
+                    f"Training input {x.get('file_name', '')!r} has no 'instances'; use a training mapper "
+                    "(INPUT.DATASET_MAPPER_NAME) that produces gt_classes and gt_masks."
+                )
+            inst = x["instances"].to(self.device)
+            gt_masks = inst.gt_masks
+            padded = gt_masks.new_zeros((gt_masks.shape[0], pad_h, pad_w))
+            padded[:, : gt_masks.shape[1], : gt_masks.shape[2]] = gt_masks
+            targets.append({"labels": inst.gt_classes, "masks": padded})
+        return targets
+
+    def postprocess(self, outputs: dict, batched_inputs: list[dict], images: ImageList) -> list[dict]:
+        """Turns predictions at stride 4 into results at each image's original size."""
+        mask_pred = F.interpolate(
+            outputs["pred_masks"], size=images.tensor.shape[-2:], mode="bilinear", align_corners=False
+        )  # [B, Q, Hpad, Wpad]
+        out_sizes = self.image_sizes_out(batched_inputs, images)
+        return [
+            self._inference_single(cls_logits, masks, size, out_size)
+            for cls_logits, masks, size, out_size in zip(
+                outputs["pred_logits"], mask_pred, images.image_sizes, out_sizes
+            )
+        ]
+
+    def _inference_single(
+        self,
+        mask_cls: torch.Tensor,
+        mask_pred: torch.Tensor,
+        image_size: tuple[int, int],
+        out_size: tuple[int, int],
+    ) -> dict:
+        """One image: ``mask_cls`` ``[Q, K+1]``, ``mask_pred`` ``[Q, Hpad, Wpad]`` -> result dict."""
+        result = {}
+        resized = None
+        if self.sem_seg_postprocess_before_inference or self.panoptic_on or self.instance_on:
+            resized = sem_seg_postprocess(mask_pred, image_size, *out_size)  # [Q, H, W]
+            mask_cls = mask_cls.to(resized)
+        if self.semantic_on:
+            if self.sem_seg_postprocess_before_inference:
+                result["sem_seg"] = semantic_inference(mask_cls, resized)
+            else:
+                result["sem_seg"] = sem_seg_postprocess(
+                    semantic_inference(mask_cls, mask_pred), image_size, *out_size
+                )
+        if self.panoptic_on:
+            result["panoptic_seg"] = panoptic_inference(
+                mask_cls, resized, self.thing_ids, self.object_mask_threshold, self.overlap_threshold
+            )
+        if self.instance_on:
+            result["instances"] = instance_inference(
+                mask_cls,
+                resized,
+                self.thing_ids,
+                self.panoptic_on,
+                self.test_topk_per_image,
+                self.instance_score_thresh,
+            )
+        return result
