@@ -61,6 +61,9 @@ NO_EFFECT_KEYS: dict[str, str] = {
     "MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_N_HEADS": (
         "read by nothing in the official code either: the deformable encoder uses 8 heads"
     ),
+    "MODEL.MASK_FORMER.TEST.SEMANTIC_INFERENCE_METHOD": (
+        "early MaskFormer releases only; semantic inference here is always the probabilistic one"
+    ),
     "GLOBAL.HACK": "Detectron2's scratch value for quick hacks",
 }
 

@@ -416,6 +416,8 @@ _C.MODEL.MASK_FORMER.TEST.OBJECT_MASK_THRESHOLD = 0.0
 _C.MODEL.MASK_FORMER.TEST.OVERLAP_THRESHOLD = 0.0
 # Combine masks at the padded input size and then resize (True) or resize masks first (False).
 _C.MODEL.MASK_FORMER.TEST.SEM_SEG_POSTPROCESSING_BEFORE_INFERENCE = False
+# Early MaskFormer releases' semantic inference switch; only "probabilistic" exists (no effect).
+_C.MODEL.MASK_FORMER.TEST.SEMANTIC_INFERENCE_METHOD = "probabilistic"
 # [project] Instance results: drop predictions whose score is not above this.
 _C.MODEL.MASK_FORMER.TEST.INSTANCE_SCORE_THRESH = 0.0
 

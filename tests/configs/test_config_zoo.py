@@ -52,7 +52,7 @@ def _ours(repo: str, rel: str) -> Path:
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _resolve(path: Path) -> dict:
     cfg = get_cfg()
     cfg.merge_from_file(str(path))
