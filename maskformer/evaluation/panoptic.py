@@ -113,7 +113,9 @@ class COCOPanopticEvaluator(DatasetEvaluator):
 
     def reset(self) -> None:
         self._predictions: list[dict[str, Any]] = []
-        self._stats: dict[int, np.ndarray] = {}
+        # Per-image statistics, summed on the main process in image-id order so that the float sums
+        # (and so the metrics) are bit-identical whatever the number of processes.
+        self._stats: list[tuple[str, dict[int, np.ndarray]]] = []
 
     def _gt_annotation(self, inp: dict[str, Any]) -> dict[str, Any]:
         ann = self._gt_by_image.get(str(inp.get("image_id")))
@@ -163,7 +165,7 @@ class COCOPanopticEvaluator(DatasetEvaluator):
                     f"{ann['image_id']} differ in size; predict at the original height/width."
                 )
             stats = pq_image_stats(gt_ids, ann["segments_info"], pred_ids, segments, ann["image_id"])
-            accumulate_stats(self._stats, stats)
+            self._stats.append((str(ann["image_id"]), stats))
             buffer = io.BytesIO()
             Image.fromarray(id2rgb(pred_ids)).save(buffer, format="PNG")
             file_name = os.path.splitext(ann["file_name"])[0] + ".png"
@@ -195,9 +197,9 @@ class COCOPanopticEvaluator(DatasetEvaluator):
         if not comm.is_main_process():
             return {}
         stats: dict[int, np.ndarray] = {}
-        for part in all_stats:
-            accumulate_stats(stats, part)
-        predictions = [p for part in all_predictions for p in part]
+        for _, image_stats in sorted((item for part in all_stats for item in part), key=lambda x: x[0]):
+            accumulate_stats(stats, image_stats)
+        predictions = sorted((p for part in all_predictions for p in part), key=lambda p: str(p["image_id"]))
         missing = len(self._gt_by_image) - len({str(p["image_id"]) for p in predictions})
         if missing > 0:
             logger.warning("%d images of the panoptic ground truth were not evaluated.", missing)
