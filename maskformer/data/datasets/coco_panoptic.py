@@ -33,10 +33,11 @@ def _convert_segment(segment: dict, meta: dict, json_file: str, image_file: str)
     return out
 
 
-def _image_entries(data: dict, json_file: str) -> dict[int, dict]:
+def _image_entries(data: dict, json_file: str) -> dict:
+    """``images`` entries by id (ids may be ints (COCO) or strings (ADE20K, Mapillary))."""
     if "annotations" not in data:
         raise ValueError(f"'{json_file}' has no 'annotations' list: not a COCO panoptic JSON.")
-    return {int(img["id"]): img for img in data.get("images", [])}
+    return {img["id"]: img for img in data.get("images", [])}
 
 
 def load_coco_panoptic_json(
@@ -66,7 +67,7 @@ def load_coco_panoptic_json(
     dicts = []
     for ann in data["annotations"]:
         image_id = ann["image_id"]
-        entry = images.get(int(image_id), {})
+        entry = images.get(image_id, {})
         image_name = entry.get("file_name", os.path.splitext(ann["file_name"])[0] + ".jpg")
         record = {
             "file_name": os.path.join(image_dir, image_name),
@@ -107,6 +108,7 @@ def register_coco_panoptic(
     sem_seg_root: str | None = None,
     instances_json: str | None = None,
     evaluator_type: str = "coco_panoptic_seg",
+    ignore_label: int = 255,
 ) -> None:
     """Registers a COCO-panoptic-format dataset (Mask2Former's ``..._panoptic_with_sem_seg`` layout).
 
@@ -120,6 +122,7 @@ def register_coco_panoptic(
         sem_seg_root: optional folder of semantic PNGs (contiguous ids, 255 = ignore).
         instances_json: optional COCO instance JSON, used by the instance evaluator.
         evaluator_type: e.g. ``coco_panoptic_seg`` or ``ade20k_panoptic_seg``.
+        ignore_label: ignore value of the semantic maps (Mapillary Vistas uses 65).
     """
     DatasetCatalog.register(
         name,
@@ -133,7 +136,7 @@ def register_coco_panoptic(
         image_root=image_root,
         panoptic_json=panoptic_json,
         evaluator_type=evaluator_type,
-        ignore_label=255,
+        ignore_label=ignore_label,
         label_divisor=1000,
         **extra,
         **metadata,

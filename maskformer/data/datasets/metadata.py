@@ -31,19 +31,19 @@ def _colors(categories: list[dict]) -> list[list[int]]:
     return [list(c.get("color", [0, 0, 0])) for c in categories]
 
 
-def panoptic_metadata(categories: list[dict[str, Any]]) -> dict[str, Any]:
-    """Metadata of a panoptic dataset, laid out as the official Mask2Former registration does.
+def panoptic_metadata(categories: list[dict[str, Any]], all_thing_classes: bool = False) -> dict[str, Any]:
+    """Metadata of a panoptic dataset, laid out as the official Mask2Former registrations do.
 
-    Contiguous ids run over all categories in table order. ``thing_classes`` and ``stuff_classes``
-    both list every category (the visualiser indexes either by the contiguous id), the thing map
-    holds the things only, and the stuff map holds every category so that the semantic evaluator
-    can score all of them.
+    Contiguous ids run over all categories in table order. The thing map holds the things only;
+    the stuff map holds every category so that the semantic evaluator can score all of them.
+    ``thing_classes`` lists the things (COCO, ADE20K) or every category (``all_thing_classes``,
+    Mapillary Vistas), as the official registrations do; ``stuff_classes`` lists every category.
     """
-    names = [c["name"] for c in categories]
+    things = categories if all_thing_classes else [c for c in categories if c["isthing"]]
     return {
-        "thing_classes": names,
-        "thing_colors": _colors(categories),
-        "stuff_classes": names,
+        "thing_classes": [c["name"] for c in things],
+        "thing_colors": _colors(things),
+        "stuff_classes": [c["name"] for c in categories],
         "stuff_colors": _colors(categories),
         "thing_dataset_id_to_contiguous_id": {c["id"]: i for i, c in enumerate(categories) if c["isthing"]},
         "stuff_dataset_id_to_contiguous_id": {c["id"]: i for i, c in enumerate(categories)},
