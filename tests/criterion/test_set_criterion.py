@@ -201,3 +201,24 @@ def test_build_criterion_from_config():
     assert criterion.matcher.cost_class == 2.0
     mf.DEEP_SUPERVISION = False
     assert set(build_criterion(cfg).weight_dict) == {"loss_ce", "loss_mask", "loss_dice"}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_fp16_autocast_matches_fp32():
+    gen = torch.Generator().manual_seed(0)
+    outputs = {
+        "pred_logits": torch.randn(2, 4, 4, generator=gen),
+        "pred_masks": torch.randn(2, 4, 8, 8, generator=gen),
+    }
+    targets = [{"labels": torch.tensor([0, 2]), "masks": torch.rand(2, 32, 32, generator=gen) > 0.5}] * 2
+    # Round to fp16 first so that both runs see the same values (and choose the same points).
+    outputs = {k: v.half().float().cuda() for k, v in outputs.items()}
+    targets = [{k: v.cuda() for k, v in t.items()} for t in targets]
+    criterion = _criterion(num_points=16).cuda()
+    expected = criterion(outputs, targets, torch.Generator(device="cuda").manual_seed(1))
+    with torch.autocast(device_type="cuda", dtype=torch.float16):
+        half = {k: v.half() for k, v in outputs.items()}
+        got = criterion(half, targets, torch.Generator(device="cuda").manual_seed(1))
+    for key, value in expected.items():
+        assert got[key].dtype == torch.float32
+        torch.testing.assert_close(got[key], value, rtol=1e-4, atol=1e-5)
