@@ -136,10 +136,6 @@ class COCOInstanceEvaluator(DatasetEvaluator):
         tasks: Sequence[str] = ("bbox", "segm"),
         contiguous_ids_cover_stuff: bool = False,
     ) -> None:
-        if not os.path.isfile(json_file):
-            raise FileNotFoundError(
-                f"COCO instance annotations {json_file!r} not found (metadata json_file)."
-            )
         ids = sorted(int(k) for k in thing_contiguous_to_dataset)
         if not contiguous_ids_cover_stuff and ids != list(range(len(ids))):
             raise ValueError(
@@ -188,6 +184,10 @@ class COCOInstanceEvaluator(DatasetEvaluator):
             os.makedirs(self._output_dir, exist_ok=True)
             with open(os.path.join(self._output_dir, "coco_instances_results.json"), "w") as f:
                 json.dump(results, f)
+        if not os.path.isfile(self._json_file):
+            raise FileNotFoundError(
+                f"COCO instance annotations {self._json_file!r} not found (metadata json_file)."
+            )
         with contextlib.redirect_stdout(io.StringIO()):
             coco_gt = COCO(self._json_file)
         output = OrderedDict()

@@ -77,20 +77,10 @@ class COCOPanopticEvaluator(DatasetEvaluator):
         output_dir: str | None = None,
         label_divisor: int = 1000,
     ) -> None:
-        if not os.path.isfile(gt_json):
-            raise FileNotFoundError(
-                f"Panoptic ground-truth JSON {gt_json!r} not found (metadata panoptic_json)."
-            )
-        if not os.path.isdir(gt_folder):
-            raise FileNotFoundError(
-                f"Panoptic ground-truth folder {gt_folder!r} not found (metadata panoptic_root)."
-            )
-        with open(gt_json) as f:
-            self._gt_json = json.load(f)
+        self._gt_json_file = gt_json
         self._gt_folder = gt_folder
-        self._categories = {c["id"]: c for c in self._gt_json["categories"]}
-        self._gt_by_image = {str(a["image_id"]): a for a in self._gt_json["annotations"]}
-        self._gt_by_stem = {os.path.splitext(a["file_name"])[0]: a for a in self._gt_json["annotations"]}
+        # Loaded on first use: datasets generated on first load (e.g. shapes) may not exist yet.
+        self._gt_json: dict[str, Any] | None = None
         self._thing_map = {int(k): int(v) for k, v in thing_contiguous_to_dataset.items()}
         self._stuff_map = {int(k): int(v) for k, v in stuff_contiguous_to_dataset.items()}
         self._output_dir = output_dir
@@ -117,7 +107,25 @@ class COCOPanopticEvaluator(DatasetEvaluator):
         # (and so the metrics) are bit-identical whatever the number of processes.
         self._stats: list[tuple[str, dict[int, np.ndarray]]] = []
 
+    def _load_gt(self) -> None:
+        if self._gt_json is not None:
+            return
+        if not os.path.isfile(self._gt_json_file):
+            raise FileNotFoundError(
+                f"Panoptic ground-truth JSON {self._gt_json_file!r} not found (metadata panoptic_json)."
+            )
+        if not os.path.isdir(self._gt_folder):
+            raise FileNotFoundError(
+                f"Panoptic ground-truth folder {self._gt_folder!r} not found (metadata panoptic_root)."
+            )
+        with open(self._gt_json_file) as f:
+            self._gt_json = json.load(f)
+        self._categories = {c["id"]: c for c in self._gt_json["categories"]}
+        self._gt_by_image = {str(a["image_id"]): a for a in self._gt_json["annotations"]}
+        self._gt_by_stem = {os.path.splitext(a["file_name"])[0]: a for a in self._gt_json["annotations"]}
+
     def _gt_annotation(self, inp: dict[str, Any]) -> dict[str, Any]:
+        self._load_gt()
         ann = self._gt_by_image.get(str(inp.get("image_id")))
         if ann is None and "file_name" in inp:
             ann = self._gt_by_stem.get(os.path.splitext(os.path.basename(inp["file_name"]))[0])
@@ -196,6 +204,7 @@ class COCOPanopticEvaluator(DatasetEvaluator):
         all_predictions = comm.gather(self._predictions)
         if not comm.is_main_process():
             return {}
+        self._load_gt()
         stats: dict[int, np.ndarray] = {}
         for _, image_stats in sorted((item for part in all_stats for item in part), key=lambda x: x[0]):
             accumulate_stats(stats, image_stats)
