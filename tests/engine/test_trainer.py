@@ -1,0 +1,106 @@
+"""Trainer end to end on a toy model: outputs, hooks, and exact resume."""
+
+import json
+import logging
+import os
+
+import pytest
+import torch
+from toy_engine import ToyTrainer, toy_cfg
+
+from maskformer.engine import HookBase
+from maskformer.utils.env import seed_all_rng
+
+
+class _Crash(HookBase):
+    def __init__(self, at_iter: int) -> None:
+        self.at_iter = at_iter
+
+    def before_step(self) -> None:
+        if self.trainer.iter == self.at_iter:
+            raise RuntimeError("simulated crash")
+
+
+def _params(trainer) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+
+
+def test_resume_after_interruption_is_bit_identical(tmp_path):
+    seed_all_rng(0)
+    straight = ToyTrainer(toy_cfg(str(tmp_path / "a")))
+    straight.resume_or_load(resume=True)
+    straight.train()
+    expected = _params(straight)
+
+    seed_all_rng(0)
+    cfg = toy_cfg(str(tmp_path / "b"))
+    first = ToyTrainer(cfg)
+    first.register_hooks([_Crash(at_iter=4)])  # dies after the checkpoint of iteration 2
+    first.resume_or_load(resume=True)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        first.train()
+    assert first.checkpointer.get_checkpoint_file().endswith("model_0000002.pth")
+
+    seed_all_rng(1)  # a different process state; the checkpoint must restore everything
+    resumed = ToyTrainer(cfg)
+    resumed.resume_or_load(resume=True)
+    assert resumed.start_iter == 3
+    resumed.train()
+    got = _params(resumed)
+    assert got.keys() == expected.keys()
+    for name in expected:
+        assert torch.equal(got[name], expected[name]), name
+    assert resumed.scheduler.state_dict() == straight.scheduler.state_dict()
+
+
+def test_outputs_metrics_and_eval_results(tmp_path):
+    seed_all_rng(0)
+    cfg = toy_cfg(str(tmp_path), max_iter=4)
+    cfg.TEST.EVAL_PERIOD = 2
+    trainer = ToyTrainer(cfg)
+    trainer.resume_or_load(resume=False)
+    results = trainer.train()
+    assert results == {"toy": {"score": 42.0, "count": 3}}
+    files = sorted(os.listdir(tmp_path))
+    assert {"last_checkpoint", "metrics.json", "model_0000002.pth", "model_final.pth"} <= set(files)
+    lines = [json.loads(line) for line in open(tmp_path / "metrics.json")]
+    assert [d["iteration"] for d in lines] == sorted({d["iteration"] for d in lines})
+    by_iter = {d["iteration"]: d for d in lines}
+    assert {"total_loss", "loss_a", "loss_b", "lr", "time", "data_time"} <= set(by_iter[3])
+    # Evaluation after iteration 1 (EVAL_PERIOD 2) and after training (storage at iteration 4).
+    assert [i for i, d in by_iter.items() if "toy/score" in d] == [1, 4]
+    assert by_iter[4]["toy/score"] == 42.0
+    assert trainer.storage.history("toy/count").latest() == 3
+
+
+def test_weights_only_start_and_final_checkpoint(tmp_path):
+    seed_all_rng(0)
+    trainer = ToyTrainer(toy_cfg(str(tmp_path / "a"), max_iter=2))
+    trainer.train()
+    final = str(tmp_path / "a" / "model_final.pth")
+    cfg = toy_cfg(str(tmp_path / "b"), max_iter=2)
+    cfg.MODEL.WEIGHTS = final
+    other = ToyTrainer(cfg)
+    other.resume_or_load(resume=True)  # nothing to resume in b: loads MODEL.WEIGHTS only
+    assert other.start_iter == 0
+    assert all(torch.equal(a, b) for a, b in zip(other.model.parameters(), trainer.model.parameters()))
+    assert not other.optimizer.state
+
+
+def test_amp_bfloat16_on_cpu_and_float16_fallback(tmp_path, caplog):
+    seed_all_rng(0)
+    cfg = toy_cfg(str(tmp_path), max_iter=2)
+    cfg.SOLVER.AMP.ENABLED = True
+    cfg.SOLVER.AMP.PRECISION = "bfloat16"
+    trainer = ToyTrainer(cfg)
+    assert type(trainer._trainer).__name__ == "AMPTrainer"
+    trainer.train()
+    assert trainer.storage.history("total_loss").latest() > 0
+    cfg.SOLVER.AMP.PRECISION = "float16"
+    package_logger = logging.getLogger("maskformer")  # does not propagate to the root logger
+    package_logger.addHandler(caplog.handler)
+    try:
+        assert type(ToyTrainer(cfg)._trainer).__name__ == "SimpleTrainer"
+    finally:
+        package_logger.removeHandler(caplog.handler)
+    assert "float16 needs CUDA" in caplog.text
