@@ -28,51 +28,132 @@ from torch import Tensor, nn
 __all__ = ["MSDeformAttn", "ms_deform_attn_core"]
 
 
-def _corner_indices_and_weights(
+def _pad_levels(value: Tensor, spatial_shapes: Sequence[tuple[int, int]]) -> Tensor:
+    """Surround every level with zeros (1 row/column before, 2 after) so that any clamped corner
+    reads a valid row: ``[N, S, M, C] -> [N, sum((H_l + 3) * (W_l + 3)), M, C]``."""
+    n, _, m, c = value.shape
+    levels = value.split([h * w for h, w in spatial_shapes], dim=1)
+    padded = [
+        F.pad(level.reshape(n, h, w, m * c), (0, 0, 1, 2, 1, 2)).reshape(n, -1, m, c)
+        for level, (h, w) in zip(levels, spatial_shapes)
+    ]
+    return torch.cat(padded, dim=1)
+
+
+def _corner_rows_and_weights(
     spatial_shapes: Sequence[tuple[int, int]],
     sampling_locations: Tensor,
     attention_weights: Tensor,
 ) -> tuple[Tensor, Tensor]:
-    """Flat value-table rows and weights of the 4 bilinear corners of every sampling location.
+    """Rows of the padded value table and weights of the 4 bilinear corners of every location.
 
     Args:
         spatial_shapes: ``(H_l, W_l)`` of each of the ``L`` levels.
-        sampling_locations: ``[N, Lq, M, L, P, 2]`` normalised ``(x, y)`` in ``[0, 1]``.
+        sampling_locations: ``[N, Lq, M, L, P, 2]`` normalised ``(x, y)``.
         attention_weights: ``[N, Lq, M, L, P]``.
 
     Returns:
-        ``rows`` int64 ``[N, Lq, M, L, P, 4]``: row of the ``[N*S*M, C]`` value table (``S`` =
-        total number of positions over levels), and ``weights`` ``[N, Lq, M, L, P, 4]``: bilinear
-        weight * attention weight, zero for corners outside the level (zero padding).
+        ``rows`` int64 ``[N, Lq, M, L, P, 4]``: rows of the ``[N * S_pad * M, C]`` table made by
+        ``_pad_levels``, and ``weights`` ``[N, Lq, M, L, P, 4]`` = bilinear weight * attention weight.
+        Corners outside a level land in its zero border, which gives ``grid_sample``'s zero padding.
     """
-    n, _, m, _, _, _ = sampling_locations.shape
+    n, _, m = sampling_locations.shape[:3]
     device = sampling_locations.device
     sizes = torch.tensor([[w, h] for h, w in spatial_shapes], dtype=sampling_locations.dtype, device=device)
+    size = sizes[:, None, :]  # [L, 1, 2] broadcast over points
+    # align_corners=False: pixel centre i sits at (i + 0.5) / W. Beyond one pixel outside, every
+    # corner is zero anyway, so clamping there changes neither value nor gradient (both zero).
+    pix = torch.maximum(torch.minimum(sampling_locations * size - 0.5, size), size.new_tensor(-1.0))
+    low = pix.floor()
+    frac = pix - low
+    low = low.long() + 1  # coordinates in the padded level
+    padded_w = (sizes[:, 0].long() + 3)[:, None]  # [L, 1]
     starts = [0]
-    for h, w in spatial_shapes[:-1]:
-        starts.append(starts[-1] + h * w)
-    total = starts[-1] + spatial_shapes[-1][0] * spatial_shapes[-1][1]
-    # align_corners=False: normalised 0 is the left edge of pixel 0, so pixel centre i sits at (i + 0.5) / W.
-    pix = sampling_locations * sizes[:, None, :] - 0.5  # [N, Lq, M, L, P, 2]
-    base = pix.floor()
-    frac = pix - base
-    base = base.long()
-    size_l = sizes.long()[:, None, :]  # [L, 1, 2] broadcast over points
-    lo_ok = (base >= 0) & (base < size_l)
-    hi_ok = (base >= -1) & (base < size_l - 1)
-    # [..., 2 (x|y), 2 (lo|hi)] weights and clamped coordinates of the two neighbours per axis.
-    axis_w = torch.stack([(1 - frac) * lo_ok, frac * hi_ok], dim=-1)
-    axis_i = torch.minimum(torch.stack([base, base + 1], dim=-1).clamp_(min=0), size_l[..., None] - 1)
-    weights = axis_w[..., 1, :, None] * axis_w[..., 0, None, :]  # [..., 2 (y), 2 (x)]
-    weights = (weights * attention_weights[..., None, None]).flatten(-2)
-    widths = size_l[..., 0:1]  # [L, 1, 1]
-    level_start = torch.tensor(starts, dtype=torch.long, device=device)[:, None, None, None]
-    flat = level_start + axis_i[..., 1, :, None] * widths[..., None] + axis_i[..., 0, None, :]
-    # Table row of (n, position, head) in the [N, S, M, C] value layout.
-    batch = torch.arange(n, device=device).view(n, 1, 1, 1, 1, 1, 1) * total
-    head = torch.arange(m, device=device).view(1, 1, m, 1, 1, 1, 1)
-    rows = ((batch + flat) * m + head).flatten(-2)
+    for h, w in spatial_shapes:
+        starts.append(starts[-1] + (h + 3) * (w + 3))
+    # Table row of (n, padded position, head) in the [N, S_pad, M, C] layout.
+    level_base = torch.tensor(starts[:-1], device=device)[:, None] * m
+    batch_base = torch.arange(n, device=device).view(n, 1, 1, 1, 1) * (starts[-1] * m)
+    head = torch.arange(m, device=device).view(1, 1, m, 1, 1)
+    top_left = (low[..., 1] * padded_w + low[..., 0]) * m + (level_base + batch_base + head)
+    corners = torch.cat([padded_w * 0, padded_w * 0 + 1, padded_w, padded_w + 1], dim=-1)[:, None, :] * m
+    rows = top_left[..., None] + corners  # corners ordered (y0,x0), (y0,x1), (y1,x0), (y1,x1)
+    fx, fy = frac[..., 0], frac[..., 1]
+    upper, lower = attention_weights * (1 - fy), attention_weights * fy
+    weights = torch.stack([upper * (1 - fx), upper * fx, lower * (1 - fx), lower * fx], dim=-1)
     return rows, weights
+
+
+# Bags are processed in chunks in backward so that the gathered [chunk, L*P*4, C] rows stay ~64 MB.
+_BACKWARD_CHUNK_ELEMENTS = 1 << 24
+
+
+class _WeightedGather(torch.autograd.Function):
+    """``out[b] = sum_k weights[b, k] * table[rows[b, k]]`` with a hand-written backward.
+
+    Autograd's own ``embedding_bag`` backward sorts all indices and runs a serial per-sample loop
+    (~50x the forward time on CPU); here the weight gradient is a sampled dense-dense product
+    (``sampled_addmm``) on CPU and the table gradient a chunked ``index_add_``.
+    """
+
+    @staticmethod
+    def forward(ctx, table: Tensor, rows: Tensor, weights: Tensor) -> Tensor:
+        ctx.save_for_backward(table, rows, weights)
+        return F.embedding_bag(rows, table, mode="sum", per_sample_weights=weights)
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, None, Tensor | None]:
+        table, rows, weights = ctx.saved_tensors
+        grad_out = grad_out.contiguous()
+        grad_table = grad_weights = None
+        if ctx.needs_input_grad[0]:
+            grad_table = _scatter_weighted(grad_out, rows, weights, table.shape[0])
+        if ctx.needs_input_grad[2]:
+            grad_weights = _sampled_dots(grad_out, table, rows)
+        return grad_table, None, grad_weights
+
+
+def _chunks(rows: Tensor) -> list[slice]:
+    step = max(1, _BACKWARD_CHUNK_ELEMENTS // max(1, rows.shape[1] * 64))
+    return [slice(i, i + step) for i in range(0, rows.shape[0], step)]
+
+
+def _scatter_weighted(grad_out: Tensor, rows: Tensor, weights: Tensor, num_rows: int) -> Tensor:
+    """``grad_table[rows[b, k]] += weights[b, k] * grad_out[b]``; returns ``[num_rows, C]``.
+
+    The transposed gather: entries sorted by table row become bags of the fast ``embedding_bag``
+    kernel (``index_add_`` on CPU is a serial scatter, ~20x slower here).
+    """
+    flat_rows = rows.reshape(-1)
+    order = flat_rows.argsort()
+    counts = torch.bincount(flat_rows, minlength=num_rows)
+    offsets = torch.zeros_like(counts)
+    torch.cumsum(counts[:-1], 0, out=offsets[1:])
+    bag_of_entry = order.div(rows.shape[1], rounding_mode="floor")
+    return F.embedding_bag(
+        bag_of_entry, grad_out, offsets, mode="sum", per_sample_weights=weights.reshape(-1)[order]
+    )
+
+
+def _sampled_dots(grad_out: Tensor, table: Tensor, rows: Tensor) -> Tensor:
+    """``dots[b, k] = <grad_out[b], table[rows[b, k]]>``; returns ``[B, K]``."""
+    bags, per_bag = rows.shape
+    if grad_out.device.type == "cpu":
+        # A CSR pattern with one row per bag: sampled_addmm evaluates only the needed dot products.
+        crow = torch.arange(0, bags * per_bag + 1, per_bag, device=rows.device)
+        pattern = torch.sparse_csr_tensor(
+            crow,
+            rows.reshape(-1),
+            grad_out.new_zeros(bags * per_bag),
+            size=(bags, table.shape[0]),
+            check_invariants=False,
+        )
+        return torch.sparse.sampled_addmm(pattern, grad_out, table.t(), beta=0.0).values().view(bags, per_bag)
+    dots = grad_out.new_empty(bags, per_bag)
+    for part in _chunks(rows):
+        gathered = table.index_select(0, rows[part].reshape(-1)).view(-1, per_bag, table.shape[1])
+        dots[part] = torch.bmm(gathered, grad_out[part, :, None]).squeeze(-1)
+    return dots
 
 
 def ms_deform_attn_core(
@@ -107,15 +188,13 @@ def ms_deform_attn_core(
     out_dtype = value.dtype
     compute = torch.float64 if out_dtype == torch.float64 else torch.float32
     with torch.autocast(device_type=value.device.type, enabled=False):
-        rows, weights = _corner_indices_and_weights(
+        rows, weights = _corner_rows_and_weights(
             spatial_shapes, sampling_locations.to(compute), attention_weights.to(compute)
         )
+        table = _pad_levels(value.to(compute), spatial_shapes)
         # One bag per (n, query, head): its L*P*4 corner rows, weighted and summed.
-        out = F.embedding_bag(
-            rows.view(n * lq * m, -1),
-            value.to(compute).reshape(n * s * m, c),
-            mode="sum",
-            per_sample_weights=weights.view(n * lq * m, -1),
+        out = _WeightedGather.apply(
+            table.view(-1, c), rows.view(n * lq * m, -1), weights.view(n * lq * m, -1)
         )
     return out.view(n, lq, m * c).to(out_dtype)
 
