@@ -14,6 +14,8 @@ the diagonal of the pairwise form equals the per-match form.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import torch
 import torch.nn.functional as F
 
@@ -170,18 +172,20 @@ def pairwise_dice_loss(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Ten
     return 1 - (numerator + 1) / (denominator + 1)
 
 
-class MaskLoss:
+class MaskLoss(ABC):
     """The two forms of one per-pixel mask loss (dice is handled separately).
 
     Subclasses implement ``loss`` (per-match, scalar normalised by ``num_masks``) and ``pairwise``
     (``[Q, N]`` cost matrix); both take logits and binary targets at the same points.
     """
 
+    @abstractmethod
     def loss(self, inputs: torch.Tensor, targets: torch.Tensor, num_masks: float) -> torch.Tensor:
-        raise NotImplementedError
+        """Per-match form: ``[N, P]`` logits and targets -> scalar normalised by ``num_masks``."""
 
+    @abstractmethod
     def pairwise(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """Pairwise form: ``[Q, P]`` logits and ``[N, P]`` targets -> ``[Q, N]`` costs."""
 
 
 @MASK_LOSS_REGISTRY.register(name="sigmoid_ce")

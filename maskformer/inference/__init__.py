@@ -4,5 +4,12 @@ from .instance import instance_inference
 from .panoptic import panoptic_inference
 from .postprocess import sem_seg_postprocess
 from .semantic import semantic_inference
+from .tta import SemanticSegmentorWithTTA
 
-__all__ = ["instance_inference", "panoptic_inference", "sem_seg_postprocess", "semantic_inference"]
+__all__ = [
+    "SemanticSegmentorWithTTA",
+    "instance_inference",
+    "panoptic_inference",
+    "sem_seg_postprocess",
+    "semantic_inference",
+]
