@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import timm
 import torch
 
 from maskformer.config import configurable
@@ -34,6 +33,9 @@ class TimmBackbone(Backbone):
         pretrained: bool = False,
         in_chans: int = 3,
     ) -> None:
+        # Imported here: timm takes seconds to import and only this backbone needs it.
+        import timm
+
         super().__init__()
         if not name:
             raise ValueError("MODEL.TIMM.NAME is empty; set it to a timm model name, e.g. 'resnet50'.")

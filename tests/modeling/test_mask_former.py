@@ -1,0 +1,200 @@
+"""MaskFormer meta-architecture: tiny models train and infer on CPU; official configs give the
+official state_dict names and shapes."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from maskformer.config import get_cfg
+from maskformer.modeling import META_ARCH_REGISTRY, MaskFormer, build_model
+from maskformer.structures import Instances
+
+REFERENCE = Path("/work/shared/reference")
+NUM_CLASSES = 4
+
+
+def tiny_cfg(backbone: str = "R50", pixel_decoder: str = "BasePixelDecoder", in_feature: str = "res5"):
+    """A MaskFormer small enough to train a step on CPU in about a second."""
+    cfg = get_cfg()
+    cfg.MODEL.DEVICE = "cpu"
+    cfg.MODEL.META_ARCHITECTURE = "MaskFormer"
+    if backbone == "R50":
+        cfg.MODEL.BACKBONE.NAME = "build_resnet_backbone"
+        cfg.MODEL.RESNETS.DEPTH = 50
+        cfg.MODEL.RESNETS.STEM_OUT_CHANNELS = 16
+        cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 32
+        cfg.MODEL.RESNETS.WIDTH_PER_GROUP = 8
+        cfg.MODEL.RESNETS.OUT_FEATURES = ["res2", "res3", "res4", "res5"]
+    else:
+        cfg.MODEL.BACKBONE.NAME = "D2SwinTransformer"
+        cfg.MODEL.SWIN.EMBED_DIM = 16
+        cfg.MODEL.SWIN.DEPTHS = [2, 2, 2, 2]
+        cfg.MODEL.SWIN.NUM_HEADS = [1, 2, 2, 4]
+    cfg.MODEL.BACKBONE.FREEZE_AT = 0
+    head = cfg.MODEL.SEM_SEG_HEAD
+    head.NAME = "MaskFormerHead"
+    head.PIXEL_DECODER_NAME = pixel_decoder
+    head.IN_FEATURES = ["res2", "res3", "res4", "res5"]
+    head.NUM_CLASSES = NUM_CLASSES
+    head.CONVS_DIM = head.MASK_DIM = 32
+    head.NORM = "GN"
+    head.TRANSFORMER_ENC_LAYERS = 1
+    mf = cfg.MODEL.MASK_FORMER
+    mf.TRANSFORMER_DECODER_NAME = "StandardTransformerDecoder"
+    mf.TRANSFORMER_IN_FEATURE = in_feature
+    mf.HIDDEN_DIM = 32
+    mf.NUM_OBJECT_QUERIES = 6
+    mf.NHEADS = 4
+    mf.DIM_FEEDFORWARD = 64
+    mf.DEC_LAYERS = 2
+    mf.ENC_LAYERS = 0
+    mf.DROPOUT = 0.0
+    mf.MASK_LOSS = "sigmoid_focal"
+    mf.TRAIN_NUM_POINTS = 0
+    mf.SIZE_DIVISIBILITY = 32
+    mf.TEST.SEMANTIC_ON = mf.TEST.PANOPTIC_ON = mf.TEST.INSTANCE_ON = True
+    return cfg
+
+
+def batch(sizes=((64, 64), (48, 56))):
+    inputs = []
+    for i, (h, w) in enumerate(sizes):
+        masks = torch.zeros(2, h, w, dtype=torch.bool)
+        masks[0, : h // 2] = True
+        masks[1, h // 2 :] = True
+        inputs.append(
+            {
+                "image": torch.randint(0, 256, (3, h, w), dtype=torch.uint8),
+                "height": h * 2,
+                "width": w * 2,
+                "file_name": f"img{i}.png",
+                "image_id": i,
+                "instances": Instances((h, w), gt_classes=torch.tensor([0, 3]), gt_masks=masks),
+            }
+        )
+    return inputs
+
+
+@pytest.mark.parametrize(
+    "backbone,pixel_decoder,in_feature",
+    [
+        ("R50", "BasePixelDecoder", "res5"),
+        ("R50", "TransformerEncoderPixelDecoder", "transformer_encoder"),
+        ("SwinT", "BasePixelDecoder", "pixel_embedding"),
+    ],
+)
+def test_tiny_maskformer_trains_and_infers(backbone, pixel_decoder, in_feature):
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg(backbone, pixel_decoder, in_feature), thing_ids=[0, 1])
+    losses = model(batch())
+    assert {"loss_ce", "loss_mask", "loss_dice", "loss_ce_0", "loss_mask_0", "loss_dice_0"} <= set(losses)
+    sum(losses.values()).backward()
+    assert model.sem_seg_head.predictor.query_embed.weight.grad is not None
+
+    model.eval()
+    with torch.no_grad():
+        results = model(batch())
+    for result, (h, w) in zip(results, [(128, 128), (96, 112)]):
+        assert result["sem_seg"].shape == (NUM_CLASSES, h, w) and result["sem_seg"].dtype == torch.float32
+        panoptic, segments = result["panoptic_seg"]
+        assert panoptic.shape == (h, w) and panoptic.dtype == torch.int32
+        assert all({"id", "category_id", "isthing"} <= set(s) for s in segments)
+        inst = result["instances"]
+        assert inst.image_size == (h, w)
+        assert inst.pred_masks.shape[1:] == (h, w) and inst.pred_masks.dtype == torch.bool
+        assert inst.pred_boxes.shape == (len(inst), 4) and inst.pred_classes.dtype == torch.int64
+        assert set(inst.pred_classes.tolist()) <= {0, 1}  # panoptic on: things only
+
+
+def test_semantic_postprocess_order_gives_same_shapes_and_close_scores():
+    torch.manual_seed(0)
+    cfg = tiny_cfg()
+    cfg.MODEL.MASK_FORMER.TEST.PANOPTIC_ON = cfg.MODEL.MASK_FORMER.TEST.INSTANCE_ON = False
+    model = build_model(cfg).eval()
+    inputs = batch(((64, 64),))
+    with torch.no_grad():
+        after = model(inputs)[0]
+        model.sem_seg_postprocess_before_inference = True
+        before = model(inputs)[0]
+    assert set(after) == {"sem_seg"}
+    assert before["sem_seg"].shape == after["sem_seg"].shape == (NUM_CLASSES, 128, 128)
+    # Resizing is linear but the sigmoid is not: close, not equal.
+    assert (before["sem_seg"] - after["sem_seg"]).abs().mean() < 0.1
+
+
+def test_padding_and_targets():
+    model = build_model(tiny_cfg())
+    images = model.preprocess_image(batch())
+    assert images.tensor.shape == (2, 3, 64, 64)
+    assert images.image_sizes == [(64, 64), (48, 56)]
+    # Padding is zero after normalisation.
+    assert images.tensor[1, :, 48:].abs().max() == 0
+    targets = model.prepare_targets(batch(), images)
+    assert targets[1]["masks"].shape == (2, 64, 64) and targets[1]["masks"].dtype == torch.bool
+    assert not targets[1]["masks"][:, 48:].any() and not targets[1]["masks"][:, :, 56:].any()
+    torch.testing.assert_close(targets[1]["labels"], torch.tensor([0, 3]))
+
+
+def test_pixel_stats_are_non_persistent_buffers_and_criterion_is_a_submodule():
+    model = build_model(tiny_cfg())
+    names = set(model.state_dict())
+    assert "pixel_mean" not in names and "pixel_std" not in names
+    assert "criterion.empty_weight" in names
+    assert model.pixel_mean.shape == (3, 1, 1)
+
+
+def test_size_divisibility_takes_the_larger_requirement():
+    cfg = tiny_cfg("SwinT")
+    cfg.MODEL.MASK_FORMER.SIZE_DIVISIBILITY = 0
+    assert build_model(cfg).size_divisibility == 32  # Swin needs 32
+    cfg = tiny_cfg()
+    cfg.MODEL.MASK_FORMER.SIZE_DIVISIBILITY = 64
+    assert build_model(cfg).size_divisibility == 64
+
+
+def test_missing_instances_and_criterion_errors():
+    model = build_model(tiny_cfg())
+    inputs = batch()
+    del inputs[0]["instances"]
+    with pytest.raises(KeyError, match="has no 'instances'"):
+        model(inputs)
+    kwargs = MaskFormer.from_config(tiny_cfg())
+    bare = MaskFormer(**kwargs)
+    with pytest.raises(RuntimeError, match="without a criterion"):
+        bare(batch())
+
+
+def test_bad_transformer_in_feature():
+    with pytest.raises(ValueError, match="TRANSFORMER_IN_FEATURE='res6'"):
+        build_model(tiny_cfg(in_feature="res6"))
+    with pytest.raises(ValueError, match="TransformerEncoderPixelDecoder"):
+        build_model(tiny_cfg(in_feature="transformer_encoder")).eval()(batch())
+
+
+def official_shapes(keys_file: str) -> dict[str, tuple[int, ...]]:
+    out = {}
+    for line in (REFERENCE / keys_file).read_text().splitlines():
+        name, shape = line.split(" ", 1)
+        out[name] = tuple(int(d) for d in shape.strip("()").replace(" ", "").split(",") if d)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["R50_ade20k_semantic", "R50_coco_panoptic"])
+def test_official_maskformer_configs_give_official_state_dict(name):
+    if not (REFERENCE / f"cfg_mf_{name}.yaml").exists():
+        pytest.skip("reference files missing")
+    cfg = get_cfg()
+    cfg.merge_from_file(str(REFERENCE / f"cfg_mf_{name}.yaml"))
+    # The resolved MaskFormer YAMLs predate these keys (see the reference README); set them as the
+    # MaskFormer repo implied them, and build on CPU.
+    cfg.MODEL.MASK_FORMER.TRANSFORMER_DECODER_NAME = "StandardTransformerDecoder"
+    cfg.MODEL.DEVICE = "cpu"
+    model = build_model(cfg)
+    ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert ours == official_shapes(f"keys_mf_{name}.txt")
+
+
+def test_registered():
+    assert "MaskFormer" in META_ARCH_REGISTRY and "SemanticSegmentor" in META_ARCH_REGISTRY
