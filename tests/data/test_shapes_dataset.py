@@ -1,0 +1,121 @@
+import contextlib
+import filecmp
+import io
+import json
+import os
+
+import numpy as np
+import pycocotools.mask as mask_utils
+from panopticapi.evaluation import pq_compute
+from PIL import Image
+from pycocotools.coco import COCO
+from tiny_shapes import TINY_PREFIX, TINY_SHAPES
+
+from maskformer.data import DatasetCatalog, MetadataCatalog
+from maskformer.data.datasets.shapes import SHAPES_CATEGORIES, ShapesSpec, ensure_shapes_dataset, render_image
+from maskformer.data.image_io import rgb2id
+
+
+def _all_files(root):
+    return sorted(os.path.relpath(os.path.join(d, f), root) for d, _, files in os.walk(root) for f in files)
+
+
+def test_same_seed_gives_same_bytes(tmp_path, shapes_root):
+    spec = TINY_SHAPES
+    other = ensure_shapes_dataset(str(tmp_path), spec)
+    files = _all_files(shapes_root)
+    assert files == _all_files(other) and len(files) == 3 * (spec.num_train + spec.num_val) + 4
+    match, mismatch, errors = filecmp.cmpfiles(shapes_root, other, files, shallow=False)
+    assert not mismatch and not errors
+
+
+def test_different_seed_differs_and_dirname_encodes_parameters():
+    a, _, _ = render_image(0, "train", 0, 64)
+    b, _, _ = render_image(1, "train", 0, 64)
+    assert not np.array_equal(a, b)
+    assert ShapesSpec().dirname == "shapes"
+    assert ShapesSpec(num_train=5).dirname != "shapes"
+
+
+def test_existing_dataset_is_not_regenerated(shapes_root):
+    stamp = os.path.getmtime(os.path.join(shapes_root, "train", "panoptic.json"))
+    ensure_shapes_dataset(os.path.dirname(shapes_root), TINY_SHAPES)
+    assert os.path.getmtime(os.path.join(shapes_root, "train", "panoptic.json")) == stamp
+    assert not [n for n in os.listdir(os.path.dirname(shapes_root)) if n.startswith(".")]  # no temp left
+
+
+def test_panoptic_files_load_with_panopticapi(shapes_root, tmp_path):
+    gt_json = os.path.join(shapes_root, "val", "panoptic.json")
+    with contextlib.redirect_stdout(io.StringIO()):
+        result = pq_compute(
+            gt_json,
+            gt_json,
+            os.path.join(shapes_root, "val", "panoptic"),
+            os.path.join(shapes_root, "val", "panoptic"),
+        )
+    assert abs(result["All"]["pq"] - 1.0) < 1e-9
+
+
+def test_instance_json_agrees_with_panoptic_pngs(shapes_root):
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO(os.path.join(shapes_root, "train", "instances.json"))
+    with open(os.path.join(shapes_root, "train", "panoptic.json")) as f:
+        panoptic = json.load(f)
+    kinds = set()
+    for ann in panoptic["annotations"]:
+        pan = rgb2id(np.asarray(Image.open(os.path.join(shapes_root, "train", "panoptic", ann["file_name"]))))
+        things = [s for s in ann["segments_info"] if s["category_id"] < 10]
+        instances = coco.loadAnns(coco.getAnnIds(imgIds=[ann["image_id"]]))
+        assert len(things) == len(instances)
+        for segment, instance in zip(things, instances):
+            kinds.add("rle" if isinstance(instance["segmentation"], dict) else "polygon")
+            assert (coco.annToMask(instance).astype(bool) == (pan == segment["id"])).all()
+            assert instance["bbox"] == segment["bbox"] and instance["area"] == segment["area"]
+        assert set(np.unique(pan).tolist()) - {0} == {s["id"] for s in ann["segments_info"]}
+    assert kinds == {"rle", "polygon"}
+
+
+def test_semantic_png_matches_panoptic(shapes_root):
+    dicts = DatasetCatalog.get(f"{TINY_PREFIX}_val_panoptic")
+    for d in dicts:
+        pan = rgb2id(np.asarray(Image.open(d["pan_seg_file_name"])))
+        sem = np.asarray(Image.open(d["sem_seg_file_name"]))
+        for s in d["segments_info"]:
+            assert (sem[pan == s["id"]] == s["category_id"]).all()
+        assert (sem[pan == 0] == 255).all()
+
+
+def test_scene_statistics_over_many_images():
+    counts_things, counts_stuff, sizes = [], [], []
+    colors = {c["id"]: [] for c in SHAPES_CATEGORIES}
+    for index in range(60):
+        image, pan, segments = render_image(0, "train", index, 128)
+        things = [s for s in segments if s["category_id"] < 10]
+        counts_things.append(len(things))
+        counts_stuff.append(len(segments) - len(things))
+        for s in segments:
+            colors[s["category_id"]].append(image[s["mask"]].mean(axis=0))
+            if s["category_id"] < 10:
+                ys, xs = np.nonzero(s["mask"])
+                sizes.append(max(np.ptp(ys), np.ptp(xs)) + 1)
+    assert 1 <= min(counts_things) and max(counts_things) <= 6
+    assert set(counts_stuff) <= {1, 2, 3} and max(counts_stuff) == 3
+    sizes = np.array(sizes)
+    assert (sizes < 14).mean() > 0.03 and ((sizes >= 16) & (sizes <= 64)).mean() > 0.6
+    # Colour alone cannot separate classes: every class's mean colours span most of the cube.
+    for values in colors.values():
+        assert np.ptp(np.array(values), axis=0).min() > 100
+
+
+def test_registered_metadata_is_complete(shapes_root):
+    meta = MetadataCatalog.get(f"{TINY_PREFIX}_val_panoptic")
+    for key in ("panoptic_root", "panoptic_json", "json_file", "sem_seg_root", "image_root"):
+        assert os.path.exists(getattr(meta, key)), key
+    assert meta.evaluator_type == "coco_panoptic_seg" and meta.label_divisor == 1000
+    assert meta.thing_dataset_id_to_contiguous_id == {1: 0, 2: 1, 3: 2, 4: 3}
+    assert meta.stuff_dataset_id_to_contiguous_id[14] == 7
+    assert MetadataCatalog.get(f"{TINY_PREFIX}_val_instance").evaluator_type == "coco"
+    assert MetadataCatalog.get(f"{TINY_PREFIX}_val_sem_seg").stuff_classes[4] == "sky"
+    assert len(DatasetCatalog.get(f"{TINY_PREFIX}_train_instance")) == TINY_SHAPES.num_train
+    rle = DatasetCatalog.get(f"{TINY_PREFIX}_train_instance")[0]["annotations"][0]["segmentation"]
+    assert isinstance(rle, (dict, list)) and mask_utils is not None
