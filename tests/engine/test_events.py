@@ -1,0 +1,82 @@
+"""EventStorage and the console / JSON / TensorBoard writers."""
+
+import json
+import logging
+
+import pytest
+
+from maskformer.utils.events import (
+    CommonMetricPrinter,
+    EventStorage,
+    JSONWriter,
+    TensorboardXWriter,
+    get_event_storage,
+)
+
+
+def test_storage_histories_and_smoothing():
+    with pytest.raises(RuntimeError, match="inside a 'with EventStorage"):
+        get_event_storage()
+    with EventStorage(start_iter=5) as storage:
+        assert get_event_storage() is storage
+        for value in (1.0, 9.0, 2.0):
+            storage.put_scalar("loss", value)
+            storage.put_scalar("lr", value / 10, smoothing_hint=False)
+            storage.step()
+        assert storage.iter == 8
+        assert storage.history("loss").values() == [(1.0, 5), (9.0, 6), (2.0, 7)]
+        assert storage.history("loss").global_avg() == 4.0
+        assert storage.latest_with_smoothing_hint(3) == {"loss": (2.0, 7), "lr": (0.2, 7)}
+        with pytest.raises(KeyError, match="No history for metric 'los'"):
+            storage.history("los")
+        with pytest.raises(ValueError, match="different smoothing hints"):
+            storage.put_scalar("lr", 1.0)
+
+
+def test_json_writer_one_line_per_new_iteration(tmp_path):
+    path = tmp_path / "metrics.json"
+    writer = JSONWriter(str(path))
+    with EventStorage() as storage:
+        storage.put_scalars(a=1.0, b=2.0)
+        writer.write()
+        writer.write()  # nothing new: no line
+        storage.step()
+        storage.put_scalar("a", 3.0)
+        writer.write()
+    writer.close()
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert lines == [{"iteration": 0, "a": 1.0, "b": 2.0}, {"iteration": 1, "a": 2.0}]  # a: median of [1, 3]
+
+
+def test_console_printer_reports_training_state(caplog):
+    printer = CommonMetricPrinter(max_iter=100)
+    printer.logger.addHandler(caplog.handler)
+    try:
+        with EventStorage(start_iter=9) as storage:
+            storage.put_scalars(total_loss=1.5, loss_ce=0.5, time=0.25, data_time=0.01)
+            storage.put_scalar("lr", 1e-4, smoothing_hint=False)
+            printer.write()
+    finally:
+        printer.logger.removeHandler(caplog.handler)
+    line = caplog.records[-1].getMessage()
+    for part in (
+        "eta: 0:00:22",
+        "iter: 9",
+        "total_loss: 1.5",
+        "loss_ce: 0.5",
+        "time: 0.2500",
+        "lr: 0.0001",
+        "max_mem",
+    ):
+        assert part in line
+    assert caplog.records[-1].levelno == logging.INFO
+
+
+def test_tensorboard_writer(tmp_path):
+    pytest.importorskip("tensorboard")
+    writer = TensorboardXWriter(str(tmp_path))
+    with EventStorage() as storage:
+        storage.put_scalar("loss", 1.0)
+        writer.write()
+    writer.close()
+    assert any(p.name.startswith("events.out.tfevents") for p in tmp_path.iterdir())
