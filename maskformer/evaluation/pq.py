@@ -11,8 +11,9 @@ The rules are those of the COCO panoptic API (``panopticapi.evaluation.pq_comput
   plus the crowd segment of its category (the last crowd segment listed for that category, as in
   the COCO API).
 
-Each image is scored with one ``bincount`` over (gt segment, pred segment) index pairs, giving the
-whole intersection matrix at once; no Python loop runs over pairs of segments.
+Each image is scored from one ``np.unique`` over (gt id, pred id) pixel codes: the distinct pairs
+and their counts give the whole intersection matrix at once (one ``bincount``); no Python loop runs
+over pairs of segments.
 """
 
 from __future__ import annotations
@@ -40,39 +41,46 @@ def id2rgb(ids: np.ndarray) -> np.ndarray:
     return np.stack([ids % 256, (ids // 256) % 256, (ids // 65536) % 256], axis=-1).astype(np.uint8)
 
 
-def _pixel_index(ids: np.ndarray, segment_ids: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-    """Flat index of each pixel's segment in ``segment_ids``.
-
-    Args:
-        ids: ``[H, W]`` segment ids of an image.
-        segment_ids: ``[S]`` ids listed in the annotation.
-        fallback: ``[U]`` index used for each id of ``np.unique(ids)`` that is not in ``segment_ids``.
+def _segment_index(values: np.ndarray, segment_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Position of each of ``values`` in ``segment_ids`` (a repeated id refers to its last entry).
 
     Returns:
-        ``[H * W]`` int64 indices.
+        ``(index, found)``: int64 positions (valid where found) and a bool mask, shaped like ``values``.
     """
-    uniq, inverse = np.unique(ids, return_inverse=True)
-    position = {int(s): i for i, s in enumerate(segment_ids)}
-    index_of_uniq = np.array([position.get(int(u), int(f)) for u, f in zip(uniq, fallback)], dtype=np.int64)
-    return index_of_uniq[inverse.reshape(-1)]
+    if len(segment_ids) == 0:
+        return np.zeros(values.shape, np.int64), np.zeros(values.shape, bool)
+    # Reversed stable sort so that searchsorted lands on the last of repeated ids, as a dict would.
+    order = len(segment_ids) - 1 - np.argsort(segment_ids[::-1], kind="stable")
+    sorted_ids = segment_ids[order]
+    pos = np.searchsorted(sorted_ids, values).clip(max=len(sorted_ids) - 1)
+    return order[pos], sorted_ids[pos] == values
 
 
-def _check_prediction(pred_ids: np.ndarray, pred_seg_ids: np.ndarray, image_id: Any) -> np.ndarray:
-    """Pixel area of each listed prediction; errors like the COCO API on PNG/JSON mismatches."""
-    uniq, counts = np.unique(pred_ids, return_counts=True)
-    unlisted = set(uniq.tolist()) - set(pred_seg_ids.tolist()) - {0}
-    if unlisted:
+def _pair_counts(gt_ids: np.ndarray, pred_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (gt id, pred id) pixel pairs and their counts, from one pass over the pixels."""
+    gt_flat = gt_ids.reshape(-1).astype(np.int64, copy=False)
+    pred_flat = pred_ids.reshape(-1).astype(np.int64, copy=False)
+    if gt_flat.size and min(gt_flat.min(), pred_flat.min()) < 0:
+        raise ValueError("Panoptic segment ids must be >= 0 (0 = VOID).")
+    offset = int(pred_flat.max()) + 1 if pred_flat.size else 1
+    codes, counts = np.unique(gt_flat * offset + pred_flat, return_counts=True)
+    return codes // offset, codes % offset, counts.astype(np.float64)
+
+
+def _check_prediction(
+    unlisted: np.ndarray, pred_area: np.ndarray, pred_seg_ids: np.ndarray, image_id
+) -> None:
+    """Errors like the COCO API when the PNG and the segments_info disagree."""
+    if len(unlisted):
         raise KeyError(
-            f"In the image with ID {image_id} segment IDs {sorted(unlisted)} are in the PNG but not in "
-            "segments_info."
+            f"In the image with ID {image_id} segment IDs {sorted(set(unlisted.tolist()))} are in the PNG "
+            "but not in segments_info."
         )
-    absent = set(pred_seg_ids.tolist()) - set(uniq.tolist())
-    if absent:
+    if (pred_area == 0).any():
         raise KeyError(
-            f"In the image with ID {image_id} segment IDs {sorted(absent)} are in segments_info but have "
-            "no pixel in the PNG."
+            f"In the image with ID {image_id} segment IDs {pred_seg_ids[pred_area == 0].tolist()} are in "
+            "segments_info but have no pixel in the PNG."
         )
-    return counts[np.searchsorted(uniq, pred_seg_ids)].astype(np.float64)
 
 
 def _crowd_for_prediction(gt_cats: np.ndarray, gt_crowd: np.ndarray, pred_cats: np.ndarray) -> np.ndarray:
@@ -106,16 +114,23 @@ def pq_image_stats(
     pred_seg_ids = np.array([s["id"] for s in pred_segments], dtype=np.int64)
     pred_cats = np.array([s["category_id"] for s in pred_segments], dtype=np.int64)
     num_gt, num_pred = len(gt_seg_ids), len(pred_seg_ids)
-    pred_area = _check_prediction(pred_ids, pred_seg_ids, image_id)
 
-    # Gt pixel index: 0..G-1 segments, G = VOID, G + 1 = ids missing from the annotation (ignored).
-    gt_uniq = np.unique(gt_ids)
-    gt_index = _pixel_index(gt_ids, gt_seg_ids, np.where(gt_uniq == 0, num_gt, num_gt + 1))
-    # Pred pixel index: 0..P-1 segments, P = VOID.
-    pred_index = _pixel_index(pred_ids, pred_seg_ids, np.full(len(np.unique(pred_ids)), num_pred))
+    if gt_ids.shape != pred_ids.shape:
+        raise ValueError(
+            f"Image {image_id}: ground truth {gt_ids.shape} and prediction {pred_ids.shape} differ."
+        )
+    pair_gt, pair_pred, pair_count = _pair_counts(gt_ids, pred_ids)
+    # Gt index: 0..G-1 segments, G = VOID, G + 1 = ids missing from the annotation (ignored).
+    gt_index, gt_found = _segment_index(pair_gt, gt_seg_ids)
+    gt_index = np.where(gt_found, gt_index, np.where(pair_gt == 0, num_gt, num_gt + 1))
+    # Pred index: 0..P-1 segments, P = VOID.
+    pred_index, pred_found = _segment_index(pair_pred, pred_seg_ids)
+    pred_index = np.where(pred_found, pred_index, num_pred)
     cols = num_pred + 1
-    inter = np.bincount(gt_index * cols + pred_index, minlength=(num_gt + 2) * cols).reshape(num_gt + 2, cols)
-    inter = inter.astype(np.float64)
+    inter = np.bincount(gt_index * cols + pred_index, weights=pair_count, minlength=(num_gt + 2) * cols)
+    inter = inter.reshape(num_gt + 2, cols)
+    pred_area = inter[:, :num_pred].sum(axis=0)
+    _check_prediction(pair_pred[~pred_found & (pair_pred != 0)], pred_area, pred_seg_ids, image_id)
     gt_area = np.array(
         [s["area"] if "area" in s else inter[i].sum() for i, s in enumerate(gt_segments)], dtype=np.float64
     )
