@@ -133,5 +133,10 @@ def test_official_maskformer_configs_give_official_state_dict(name):
     assert ours == official_shapes(f"keys_mf_{name}.txt")
 
 
+def test_thing_ids_default_to_every_class():
+    assert build_model(tiny_cfg()).thing_ids == list(range(NUM_CLASSES))
+    assert build_model(tiny_cfg(), thing_ids={2, 0}).thing_ids == [0, 2]
+
+
 def test_registered():
     assert "MaskFormer" in META_ARCH_REGISTRY and "SemanticSegmentor" in META_ARCH_REGISTRY

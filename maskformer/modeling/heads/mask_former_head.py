@@ -80,11 +80,10 @@ class MaskFormerHead(nn.Module):
 
     @classmethod
     def from_config(cls, cfg, input_shape: dict[str, ShapeSpec]) -> dict:
-        head_shape = {k: v for k, v in input_shape.items() if k in cfg.MODEL.SEM_SEG_HEAD.IN_FEATURES}
         return {
             "pixel_decoder": build_pixel_decoder(cfg, input_shape),
             "predictor": build_transformer_decoder(
-                cfg, transformer_in_channels(cfg, head_shape or input_shape), mask_classification=True
+                cfg, transformer_in_channels(cfg, input_shape), mask_classification=True
             ),
             "transformer_in_feature": cfg.MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE,
             "num_classes": cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
