@@ -1,11 +1,11 @@
 """Dataset mappers (dataset dict -> model input), registered by ``INPUT.DATASET_MAPPER_NAME``."""
 
 from .base import DATASET_MAPPER_REGISTRY, MapperBase, build_mapper
+from .inference import InferenceMapper
 from .instance import InstanceMapper
 from .lsj import LSJInstanceMapper, LSJPanopticMapper
 from .panoptic import PanopticMapper
 from .semantic import SemanticMapper
-from .test import TestMapper
 
 __all__ = [
     "DATASET_MAPPER_REGISTRY",
@@ -15,6 +15,6 @@ __all__ = [
     "MapperBase",
     "PanopticMapper",
     "SemanticMapper",
-    "TestMapper",
+    "InferenceMapper",
     "build_mapper",
 ]

@@ -6,11 +6,11 @@ from maskformer.config import configurable
 from maskformer.data.mappers.augmentations import test_augmentations
 from maskformer.data.mappers.base import DATASET_MAPPER_REGISTRY, MapperBase
 
-__all__ = ["TestMapper"]
+__all__ = ["InferenceMapper"]
 
 
 @DATASET_MAPPER_REGISTRY.register(name="test")
-class TestMapper(MapperBase):
+class InferenceMapper(MapperBase):
     """Output: ``image`` uint8 ``[3, H', W']`` (resized), ``height``/``width`` of the original image,
     plus the dataset dict's fields (``file_name``, ``image_id``, annotation file names, ...)."""
 
