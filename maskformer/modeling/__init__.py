@@ -16,11 +16,13 @@ from .meta_arch import META_ARCH_REGISTRY, MaskFormer, SemanticSegmentor
 from .pixel_decoder import (
     PIXEL_DECODER_REGISTRY,
     BasePixelDecoder,
+    MSDeformAttnPixelDecoder,
     TransformerEncoderPixelDecoder,
     build_pixel_decoder,
 )
 from .transformer_decoder import (
     TRANSFORMER_DECODER_REGISTRY,
+    MultiScaleMaskedTransformerDecoder,
     StandardTransformerDecoder,
     build_transformer_decoder,
 )
@@ -34,8 +36,10 @@ __all__ = [
     "Backbone",
     "BasePixelDecoder",
     "D2SwinTransformer",
+    "MSDeformAttnPixelDecoder",
     "MaskFormer",
     "MaskFormerHead",
+    "MultiScaleMaskedTransformerDecoder",
     "PerPixelBaselineHead",
     "PerPixelBaselinePlusHead",
     "ResNet",

@@ -212,7 +212,7 @@ class ResNet(Backbone):
             name = f"res{i + 2}"
             self.add_module(name, nn.Sequential(*blocks))
             self.stage_names.append(name)
-            stride *= int(_block_stride(blocks[0]))
+            stride *= _block_stride(blocks[0])
             self._out_feature_strides[name] = stride
             self._out_feature_channels[name] = _block_out(blocks[-1])
         unknown = [f for f in out_features if f not in self._out_feature_channels]
