@@ -15,6 +15,7 @@ from .datasets import (
 )
 from .mappers import DATASET_MAPPER_REGISTRY, build_mapper
 from .samplers import InferenceSampler, TrainingSampler
+from .validation import Problem, validate_dataset
 
 __all__ = [
     "DATASET_MAPPER_REGISTRY",
@@ -22,6 +23,7 @@ __all__ = [
     "InferenceSampler",
     "Metadata",
     "MetadataCatalog",
+    "Problem",
     "ShapesSpec",
     "TrainingSampler",
     "build_mapper",
@@ -33,4 +35,5 @@ __all__ = [
     "register_coco_panoptic",
     "register_sem_seg",
     "register_shapes",
+    "validate_dataset",
 ]

@@ -1,0 +1,228 @@
+"""Checks a registered dataset against a config; every problem names the file and the fix.
+
+Usable from Python (``validate_dataset(cfg, name)``) or as a tool::
+
+    python -m maskformer.data.validation --config-file cfg.yaml --dataset my_train [--max-images 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from maskformer.data.catalog import DatasetCatalog, MetadataCatalog
+from maskformer.data.image_io import read_image, read_label_map, read_panoptic_ids
+
+__all__ = ["Problem", "validate_dataset"]
+
+logger = logging.getLogger(__name__)
+
+_PANOPTIC_KEYS = (
+    "panoptic_root",
+    "panoptic_json",
+    "thing_dataset_id_to_contiguous_id",
+    "stuff_dataset_id_to_contiguous_id",
+    "label_divisor",
+    "ignore_label",
+)
+_REQUIRED_METADATA = {
+    "sem_seg": ("stuff_classes", "ignore_label"),
+    "coco": ("json_file", "thing_classes", "thing_dataset_id_to_contiguous_id"),
+    "coco_panoptic_seg": _PANOPTIC_KEYS,
+    "ade20k_panoptic_seg": _PANOPTIC_KEYS,
+    "mapillary_vistas_panoptic_seg": _PANOPTIC_KEYS,
+    "cityscapes_sem_seg": ("gt_dir", "stuff_classes"),
+    "cityscapes_instance": ("gt_dir", "thing_classes"),
+    "cityscapes_panoptic_seg": ("gt_dir", *_PANOPTIC_KEYS),
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem: where (a file or a metadata key), what is wrong, and how to fix it."""
+
+    where: str
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message} Fix: {self.fix}"
+
+
+def _check_metadata(name: str, meta: dict, cfg) -> list[Problem]:
+    where = f"MetadataCatalog['{name}']"
+    evaluator = meta.get("evaluator_type")
+    if evaluator is None:
+        return [Problem(where, "has no evaluator_type.", f"set one of {sorted(_REQUIRED_METADATA)}.")]
+    if evaluator not in _REQUIRED_METADATA:
+        return [
+            Problem(
+                where, f"unknown evaluator_type '{evaluator}'.", f"use one of {sorted(_REQUIRED_METADATA)}."
+            )
+        ]
+    problems = [
+        Problem(where, f"lacks '{key}', needed by the '{evaluator}' evaluator.", f"set metadata '{key}'.")
+        for key in _REQUIRED_METADATA[evaluator]
+        if meta.get(key) is None
+    ]
+    if (
+        evaluator == "coco_panoptic_seg"
+        and cfg.MODEL.MASK_FORMER.TEST.INSTANCE_ON
+        and not meta.get("json_file")
+    ):
+        problems.append(
+            Problem(
+                where,
+                "TEST.INSTANCE_ON needs the COCO instance JSON ('json_file').",
+                "register instances_json.",
+            )
+        )
+    classes = meta.get("stuff_classes") or meta.get("thing_classes")
+    num_classes = cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
+    if classes is not None and len(classes) != num_classes and evaluator != "coco":
+        problems.append(
+            Problem(
+                "MODEL.SEM_SEG_HEAD.NUM_CLASSES",
+                f"is {num_classes} but dataset '{name}' has {len(classes)} classes.",
+                f"set MODEL.SEM_SEG_HEAD.NUM_CLASSES {len(classes)}.",
+            )
+        )
+    return problems
+
+
+def _check_image(record: dict) -> tuple[list[Problem], tuple[int, int] | None]:
+    path = record["file_name"]
+    try:
+        h, w = read_image(path).shape[:2]
+    except OSError as e:
+        return [Problem(path, str(e), "restore the file or remove it from the annotations.")], None
+    expected = (record.get("height", h), record.get("width", w))
+    if expected != (h, w):
+        fix = "correct 'height'/'width' in the annotation file."
+        return [Problem(path, f"is {h}x{w}, the annotation says {expected[0]}x{expected[1]}.", fix)], (h, w)
+    return [], (h, w)
+
+
+def _check_semantic(path: str, hw, num_classes: int, ignore: int) -> list[Problem]:
+    try:
+        labels = read_label_map(path)
+    except (OSError, ValueError) as e:
+        return [Problem(path, str(e), "regenerate the label map (datasets/prepare_*.py).")]
+    problems = []
+    if hw is not None and labels.shape != hw:
+        problems.append(Problem(path, f"is {labels.shape}, its image is {hw}.", "regenerate the label map."))
+    values = np.unique(labels)
+    bad = values[(values != ignore) & ((values < 0) | (values >= num_classes))]
+    if len(bad):
+        fix = f"map them to 0..{num_classes - 1} or to the ignore label {ignore}, or fix NUM_CLASSES."
+        problems.append(Problem(path, f"has labels {bad.tolist()[:10]} outside [0, {num_classes}).", fix))
+    return problems
+
+
+def _check_panoptic(record: dict, hw, num_classes: int) -> list[Problem]:
+    path = record["pan_seg_file_name"]
+    try:
+        ids = read_panoptic_ids(path)
+    except (OSError, ValueError) as e:
+        return [Problem(path, str(e), "regenerate the panoptic PNG.")]
+    problems = []
+    if hw is not None and ids.shape != hw:
+        problems.append(Problem(path, f"is {ids.shape}, its image is {hw}.", "regenerate the panoptic PNG."))
+    in_png = set(np.unique(ids).tolist()) - {0}
+    listed = {s["id"] for s in record["segments_info"]}
+    if in_png - listed:
+        fix = "add them to segments_info or paint those pixels 0 (void)."
+        problems.append(
+            Problem(path, f"has segment ids {sorted(in_png - listed)[:10]} not in segments_info.", fix)
+        )
+    if listed - in_png:
+        problems.append(
+            Problem(
+                path,
+                f"segments_info lists ids {sorted(listed - in_png)[:10]} absent from the PNG.",
+                "drop them.",
+            )
+        )
+    bad = [s["category_id"] for s in record["segments_info"] if not 0 <= s["category_id"] < num_classes]
+    if bad:
+        problems.append(
+            Problem(path, f"has category ids {bad[:10]} >= NUM_CLASSES {num_classes}.", "fix NUM_CLASSES.")
+        )
+    return problems
+
+
+def _check_record(record: dict, num_classes: int, ignore: int) -> list[Problem]:
+    problems, hw = _check_image(record)
+    if "sem_seg_file_name" in record:
+        problems += _check_semantic(record["sem_seg_file_name"], hw, num_classes, ignore)
+    if "pan_seg_file_name" in record:
+        problems += _check_panoptic(record, hw, num_classes)
+    for ann in record.get("annotations", []):
+        if not 0 <= ann["category_id"] < num_classes:
+            problems.append(
+                Problem(
+                    record["file_name"],
+                    f"annotation category {ann['category_id']} >= {num_classes}.",
+                    "fix NUM_CLASSES.",
+                )
+            )
+    return problems
+
+
+def validate_dataset(cfg, dataset_name: str, max_images: int | None = None) -> list[Problem]:
+    """Checks files, class ids, panoptic segment ids and metadata of ``dataset_name`` against ``cfg``.
+
+    Args:
+        cfg: config (``MODEL.SEM_SEG_HEAD.NUM_CLASSES``, ``MODEL.MASK_FORMER.TEST.*_ON``).
+        dataset_name: a registered dataset.
+        max_images: check only the first ``max_images`` images (None: all).
+
+    Returns:
+        the problems found (empty when the dataset is usable).
+    """
+    meta = MetadataCatalog.get(dataset_name).as_dict()
+    problems = _check_metadata(dataset_name, meta, cfg)
+    try:
+        dicts = DatasetCatalog.get(dataset_name)
+    except (OSError, ValueError, KeyError) as e:
+        return [
+            *problems,
+            Problem(f"DatasetCatalog['{dataset_name}']", f"cannot be loaded: {e}", "see the message."),
+        ]
+    if not dicts:
+        problems.append(Problem(f"DatasetCatalog['{dataset_name}']", "is empty.", "check the dataset root."))
+    num_classes, ignore = cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES, meta.get("ignore_label", 255)
+    for record in dicts[:max_images]:
+        problems += _check_record(record, num_classes, ignore)
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry: prints every problem; exit status 1 when there is any."""
+    from maskformer.config import get_cfg
+    from maskformer.data.datasets import register_builtin_datasets
+
+    parser = argparse.ArgumentParser(description="Check a registered dataset against a config.")
+    parser.add_argument("--config-file", default="")
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--max-images", type=int, default=None)
+    parser.add_argument("--root", default=None, help="datasets root (default: $MASKFORMER_DATASETS)")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
+    args = parser.parse_args(argv)
+    cfg = get_cfg()
+    if args.config_file:
+        cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    register_builtin_datasets(args.root)
+    problems = validate_dataset(cfg, args.dataset, args.max_images)
+    for problem in problems:
+        print(problem)
+    print(f"{len(problems)} problem(s) in '{args.dataset}'.")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
