@@ -8,8 +8,8 @@ import torch
 from maskformer.config import get_cfg
 from maskformer.layers import FrozenBatchNorm2d
 from maskformer.modeling import BACKBONE_REGISTRY, build_backbone
-from maskformer.modeling.backbone.swin import (
-    D2SwinTransformer,
+from maskformer.modeling.backbone.swin import D2SwinTransformer
+from maskformer.modeling.backbone.swin_blocks import (
     relative_position_index,
     shifted_window_mask,
     window_partition,
