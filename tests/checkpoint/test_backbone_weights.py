@@ -134,19 +134,20 @@ def test_msra_style_pkl(tv_resnet50):
         _assert_close(ours(x), _torchvision_features(tv_resnet50, x), atol=1e-4)
 
 
-def _swin_t():
+@pytest.fixture(scope="module")
+def swin_t():
     cfg = get_cfg()
     cfg.MODEL.BACKBONE.NAME = "D2SwinTransformer"
     cfg.MODEL.SWIN.DROP_PATH_RATE = 0.0
     return build_backbone(cfg).eval()
 
 
-def test_timm_swin_tiny():
+def test_timm_swin_tiny(swin_t):
     torch.manual_seed(2)
-    # 448: every stage is a multiple of the 7x7 window (timm pads differently) and larger than it
-    # (timm turns off the shift where a stage fits in one window; the official Swin does not).
-    model = timm.create_model("swin_tiny_patch4_window7_224", pretrained=False, img_size=448).eval()
-    ours = _swin_t()
+    # 224: every stage is a multiple of the 7x7 window (timm pads differently). always_partition
+    # keeps timm's shifted windows where a stage fits in one window, as the official Swin does.
+    model = timm.create_model("swin_tiny_patch4_window7_224", pretrained=False, always_partition=True).eval()
+    ours = swin_t
     report = _load(ours, model.state_dict())
     assert report.source_format == "timm_swin"
     # The official backbone's per-output norms are new layers, absent from ImageNet checkpoints.
@@ -156,7 +157,7 @@ def test_timm_swin_tiny():
     for i in range(4):  # non-trivial output norms, applied to timm's features by the oracle below
         getattr(ours, f"norm{i}").weight.data.uniform_(0.5, 1.5)
         getattr(ours, f"norm{i}").bias.data.normal_(0, 0.1)
-    x = torch.randn(1, 3, 448, 448)
+    x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
         feats = model.forward_intermediates(x, intermediates_only=True)
         theirs = {}
@@ -169,15 +170,15 @@ def test_timm_swin_tiny():
         _assert_close(ours(x), theirs)
 
 
-def test_timm_swin_features_only_names_and_official_names_roundtrip():
+def test_timm_swin_features_only_names_and_official_names_roundtrip(swin_t):
     model = timm.create_model("swin_tiny_patch4_window7_224", pretrained=False, features_only=True)
-    ours = _swin_t()
+    ours = swin_t
     report = _load(ours, model.state_dict())
     assert not report.unexpected and not report.mismatched
     assert all(k.startswith("norm") for k in report.missing)
     # Our own (= official) names, as in swin_tiny_patch4_window7_224.pth, load completely.
     official = {k: v for k, v in ours.state_dict().items() if not k.startswith("norm")}
     official["head.weight"] = torch.zeros(1000, 768)
-    report = _load(_swin_t(), official)
+    report = _load(ours, official)
     assert report.source_format == "swin_official"
     assert not report.unexpected and not report.mismatched and report.dropped == ["head.weight"]
