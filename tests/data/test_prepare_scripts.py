@@ -98,3 +98,16 @@ def test_coco_stuff_10k(tmp_path):
     assert out[0, 0] == 255 and out[1, 0] == 0 and out[-1, -1] == 147
     assert (base / "images_detectron2/test/COCO_train2014_000000000078.jpg").is_file()
     assert len(raw) == 2
+
+
+def test_ade20k_full(tmp_path):
+    from layouts import write_ade20k_full_raw
+
+    write_ade20k_full_raw(str(tmp_path))
+    assert _script("prepare_ade20k_full_sem_seg").convert(str(tmp_path)) == 2
+    base = tmp_path / "ADE20K_2021_17_01"
+    small = np.asarray(Image.open(base / "annotations_detectron2/validation/ADE_val_00000001.tif"))
+    assert small.dtype == np.uint16 and small[0, 0] == 65535 and small[0, 1] == 2 and small[-1, -1] == 0
+    big = Image.open(base / "annotations_detectron2/training/ADE_train_00000001.tif")
+    assert big.size == (591, 512)  # short side 520 -> 512, long side 600 * 512 / 520 rounded
+    assert Image.open(base / "images_detectron2/training/ADE_train_00000001.jpg").size == (591, 512)

@@ -99,6 +99,20 @@ def _register_ade20k(root: str) -> None:
         register_coco_instances(
             f"ade20k_instance_{split}", instance_metadata(categories), instances_json, image_root
         )
+    full = load_categories("ade20k_full_847")
+    full_meta = semantic_metadata(full) | {
+        "stuff_dataset_id_to_contiguous_id": {c["id"]: c["trainId"] for c in full}
+    }
+    full_base = os.path.join(root, "ADE20K_2021_17_01")
+    for split, (_, ade_split) in _SPLITS.items():
+        register_sem_seg(
+            f"ade20k_full_sem_seg_{split}",
+            full_meta,
+            os.path.join(full_base, "images_detectron2", ade_split),
+            os.path.join(full_base, "annotations_detectron2", ade_split),
+            gt_ext="tif",
+            ignore_label=65535,
+        )
 
 
 def _register_cityscapes(root: str) -> None:
