@@ -19,6 +19,7 @@ differentiable in the values, the sampling locations and the attention weights.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -141,13 +142,15 @@ def _sampled_dots(grad_out: Tensor, table: Tensor, rows: Tensor) -> Tensor:
     if grad_out.device.type == "cpu":
         # A CSR pattern with one row per bag: sampled_addmm evaluates only the needed dot products.
         crow = torch.arange(0, bags * per_bag + 1, per_bag, device=rows.device)
-        pattern = torch.sparse_csr_tensor(
-            crow,
-            rows.reshape(-1),
-            grad_out.new_zeros(bags * per_bag),
-            size=(bags, table.shape[0]),
-            check_invariants=False,
-        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            pattern = torch.sparse_csr_tensor(
+                crow,
+                rows.reshape(-1),
+                grad_out.new_zeros(bags * per_bag),
+                size=(bags, table.shape[0]),
+                check_invariants=False,
+            )
         return torch.sparse.sampled_addmm(pattern, grad_out, table.t(), beta=0.0).values().view(bags, per_bag)
     dots = grad_out.new_empty(bags, per_bag)
     for part in _chunks(rows):
