@@ -137,7 +137,8 @@ class SimpleTrainer(TrainerBase):
 
     Args:
         model: in training mode, ``model(batch) -> {name: scalar loss}`` (already weighted).
-        data_loader: an iterable of batches (infinite, or at least ``max_iter`` long).
+        data_loader: an iterable of batches (infinite, or at least ``max_iter`` long); None to
+            set it later through the ``data_loader`` attribute.
         optimizer: the optimizer.
         grad_clipper: called with the model parameters after backward, before the step.
     """
@@ -145,7 +146,7 @@ class SimpleTrainer(TrainerBase):
     def __init__(
         self,
         model: nn.Module,
-        data_loader: Iterable,
+        data_loader: Iterable | None,
         optimizer: torch.optim.Optimizer,
         grad_clipper: GradClipper | None = None,
     ) -> None:
@@ -157,20 +158,35 @@ class SimpleTrainer(TrainerBase):
         self.grad_clipper = grad_clipper
 
     @property
-    def data_loader(self) -> Iterable:
+    def data_loader(self) -> Iterable | None:
         return self._data_loader
 
     @data_loader.setter
-    def data_loader(self, loader: Iterable) -> None:
+    def data_loader(self, loader: Iterable | None) -> None:
         """Replaces the data source; the next step starts a fresh iterator over it."""
         self._data_loader = loader
         self._data_iter: Any = None
+        self._prefetched: list[Any] = []
 
     def next_batch(self) -> Any:
-        """The next batch; the iterator is created on first use (so the loader can be replaced)."""
+        """The next batch of ``data_loader`` (the prefetched one first, if any)."""
+        if self._prefetched:
+            return self._prefetched.pop()
         if self._data_iter is None:
-            self._data_iter = iter(self.data_loader)
+            if self._data_loader is None:
+                raise RuntimeError("No data: set trainer.data_loader before training.")
+            self._data_iter = iter(self._data_loader)
         return next(self._data_iter)
+
+    def prefetch_batch(self) -> None:
+        """Fetches the next batch now; the next step uses it.
+
+        Starting a data stream may draw from the global RNG (a DataLoader draws its base seed on
+        its first batch). A resumed run prefetches before restoring the checkpoint's RNG state so
+        that, as in the uninterrupted run, those draws precede the saved state.
+        """
+        if not self._prefetched:
+            self._prefetched.append(self.next_batch())
 
     def forward_losses(self, data: Any) -> dict[str, torch.Tensor]:
         """``model(data)`` as a loss dict; checks that it is one."""
@@ -239,7 +255,7 @@ class AMPTrainer(SimpleTrainer):
     def __init__(
         self,
         model: nn.Module,
-        data_loader: Iterable,
+        data_loader: Iterable | None,
         optimizer: torch.optim.Optimizer,
         grad_clipper: GradClipper | None = None,
         precision: str = "float16",

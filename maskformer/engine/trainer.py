@@ -12,7 +12,10 @@ Resuming is exact on one process: the checkpoint holds model, optimizer, schedul
 grad scaler and RNG states, and the train loader is built after resuming with
 ``build_train_loader(cfg, start_iter=...)`` so that its seeded sampler continues at the position
 of the next iteration (``maskformer.data.build_train_loader`` supports ``start_iter``; an
-override must accept it too).
+override must accept it too). Requirements on a loader for bit-identical resumption: batch ``i``
+depends only on ``i`` (not on how many batches were drawn before in this process), and fetching
+a batch after the first does not draw from the global RNGs of the main process (true for
+per-sample RNGs derived from the sample position, and for any worker processes).
 """
 
 from __future__ import annotations
@@ -54,15 +57,6 @@ def format_results_table(results: Mapping[str, Any]) -> str:
         else:
             lines.append(f"{task:<24} | {metrics}")
     return "\n".join(lines)
-
-
-def _model_device(cfg) -> torch.device:
-    """MODEL.DEVICE, falling back to CPU (with a warning) when CUDA is requested but absent."""
-    device = cfg.MODEL.DEVICE
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        logger.warning(f"MODEL.DEVICE={device!r} but CUDA is not available: using the CPU.")
-        device = "cpu"
-    return torch.device(device)
 
 
 class Trainer(TrainerBase):
@@ -120,15 +114,10 @@ class Trainer(TrainerBase):
         When resuming, training continues at the iteration after the checkpoint's.
         """
         resuming = resume and self.checkpointer.has_checkpoint()
-        weights = self.cfg.MODEL.WEIGHTS
-        if weights and not resuming and not os.path.isfile(weights):
-            from maskformer.checkpoint.download import resolve_weights_path
-
-            weights = resolve_weights_path(weights)
-        data = self.checkpointer.resume_or_load(weights, resume=resume, restore_rng=False)
+        data = self.checkpointer.resume_or_load(self.cfg.MODEL.WEIGHTS, resume=resume, restore_rng=False)
         if resuming:
             self.start_iter = self.iter + 1
-            # Restored in train() once the data loader is built, since building it may draw numbers.
+            # Restored in train() once the data stream has started (see there).
             self._resume_rng = data.get("rng")
 
     def build_hooks(self) -> list[HookBase]:
@@ -168,6 +157,8 @@ class Trainer(TrainerBase):
         """Trains from ``start_iter`` to SOLVER.MAX_ITER; returns the last evaluation results."""
         self._trainer.data_loader = self.build_train_loader(self.cfg, start_iter=self.start_iter)
         if self._resume_rng is not None:
+            # Starting the stream may draw random numbers; the saved state must come after them.
+            self._trainer.prefetch_batch()
             self.checkpointer.restore_rng(self._resume_rng)
             self._resume_rng = None
         super().train(self.start_iter, self.max_iter)
@@ -199,10 +190,10 @@ class Trainer(TrainerBase):
 
     @classmethod
     def build_model(cls, cfg) -> nn.Module:
-        """``maskformer.modeling.build_model`` with the dataset's thing ids, on MODEL.DEVICE."""
+        """``maskformer.modeling.build_model`` (on MODEL.DEVICE) with the dataset's thing ids."""
         from maskformer.modeling import build_model
 
-        model = build_model(cfg, thing_ids=cls.thing_ids(cfg)).to(_model_device(cfg))
+        model = build_model(cfg, thing_ids=cls.thing_ids(cfg))
         logger.info(f"Model:\n{model}")
         return model
 

@@ -45,6 +45,19 @@ def toy_stream(start_iter: int = 0, batch_size: int = 2):
         it += 1
 
 
+class _ToyStream(torch.utils.data.IterableDataset):
+    def __init__(self, start_iter: int) -> None:
+        self.start_iter = start_iter
+
+    def __iter__(self):
+        return toy_stream(self.start_iter)
+
+
+def toy_loader(start_iter: int = 0) -> torch.utils.data.DataLoader:
+    """``toy_stream`` through a real DataLoader, which draws from torch's RNG when iterated."""
+    return torch.utils.data.DataLoader(_ToyStream(start_iter), batch_size=None, num_workers=0)
+
+
 class ToyTrainer(Trainer):
     """Trainer with the toy model and data; ``test`` returns a made-up metric."""
 
@@ -54,7 +67,7 @@ class ToyTrainer(Trainer):
 
     @classmethod
     def build_train_loader(cls, cfg, start_iter: int = 0):
-        return toy_stream(start_iter)
+        return toy_loader(start_iter)
 
     @classmethod
     def test(cls, cfg, model, evaluators=None):
