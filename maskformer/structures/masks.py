@@ -70,7 +70,7 @@ def bitmask_to_polygons(mask: np.ndarray) -> list[list[float]]:
     Returns:
         list of flat ``[x0, y0, ...]`` float lists in absolute pixel coordinates.
     """
-    upsampled = np.kron(mask.astype(np.uint8), np.ones((2, 2), dtype=np.uint8))
+    upsampled = np.repeat(np.repeat(mask.astype(np.uint8), 2, axis=0), 2, axis=1)
     contours, _ = cv2.findContours(upsampled, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     polygons = []
     for contour in contours:

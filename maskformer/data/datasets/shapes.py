@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 from maskformer.data.image_io import id2rgb
@@ -93,7 +92,7 @@ def _stuff_texture(name: str, rng: np.random.Generator, yy: np.ndarray, xx: np.n
 def _stuff_layout(rng: np.random.Generator, size: int, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
     """``[H, W]`` region index in [0, k) from a warped Voronoi partition with k = 2 or 3 regions."""
     k = int(rng.integers(2, 4))
-    seeds = rng.uniform(0, size, (k, 2))
+    seeds = rng.uniform(0, size, (k, 2)).astype(np.float32)
     warp_y = 0.08 * size * np.sin(xx / rng.uniform(8, 20) + rng.uniform(0, 6.3))
     warp_x = 0.08 * size * np.sin(yy / rng.uniform(8, 20) + rng.uniform(0, 6.3))
     dist = (yy[None] + warp_y[None] - seeds[:, 0, None, None]) ** 2
@@ -121,9 +120,9 @@ def _thing_polygon(name: str, rng: np.random.Generator, cx: float, cy: float, ra
 
 def _paint(canvas: np.ndarray, region: np.ndarray, rng: np.random.Generator, pattern: np.ndarray) -> None:
     """Mixes two random colours by ``pattern`` inside ``region`` (``canvas`` float ``[H, W, 3]``)."""
-    color_a, color_b = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
-    mixed = color_a[None] + pattern[region][:, None] * (color_b - color_a)[None]
-    canvas[region] = mixed
+    color_a, color_b = rng.uniform(0, 255, 3).astype(np.float32), rng.uniform(0, 255, 3).astype(np.float32)
+    mixed = color_a + pattern[..., None].astype(np.float32) * (color_b - color_a)
+    np.copyto(canvas, mixed, where=region[..., None])  # whole-image ops beat boolean indexing here
 
 
 def _thing_pattern(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
@@ -170,8 +169,8 @@ def render_image(seed: int, split: str, index: int, size: int) -> tuple[np.ndarr
         ``[{"id", "category_id", "isthing", "mask"}]`` (visible masks, non-overlapping).
     """
     rng = np.random.default_rng([seed, _SPLIT_CODES[split], index])
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
-    canvas = np.zeros((size, size, 3), dtype=np.float64)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    canvas = np.zeros((size, size, 3), dtype=np.float32)
     pan = np.zeros((size, size), dtype=np.int64)
     layout = _stuff_layout(rng, size, yy, xx)
     stuff_order = rng.permutation(len(_STUFF))
@@ -199,7 +198,10 @@ def render_image(seed: int, split: str, index: int, size: int) -> tuple[np.ndarr
 
 
 def _write_png(path: str, array: np.ndarray) -> None:
-    Image.fromarray(array).save(path, compress_level=1)
+    # OpenCV's PNG writer is about twice as fast as PIL's at the same (low) compression level.
+    bgr = array[..., ::-1] if array.ndim == 3 else array
+    if not cv2.imwrite(path, np.ascontiguousarray(bgr), [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+        raise OSError(f"Cannot write '{path}'.")
 
 
 def generate_shapes_split(out_dir: str, split: str, spec: ShapesSpec) -> None:
@@ -246,8 +248,8 @@ def _instance_annotation(mask: np.ndarray, info: dict, image_id: int, ann_id: in
 
 
 def _dump_json(path: str, images: list, annotations: list, categories: list) -> None:
-    with open(path, "w") as f:
-        json.dump({"images": images, "annotations": annotations, "categories": categories}, f)
+    with open(path, "w") as f:  # json.dumps runs the C encoder; json.dump would not
+        f.write(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
 
 
 def ensure_shapes_dataset(root: str, spec: ShapesSpec = ShapesSpec()) -> str:
