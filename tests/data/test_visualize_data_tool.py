@@ -1,0 +1,28 @@
+import importlib.util
+import os
+
+import numpy as np
+from PIL import Image
+from tiny_shapes import TINY_PREFIX
+
+_TOOL = os.path.join(os.path.dirname(__file__), "..", "..", "tools", "visualize_data.py")
+
+
+def test_visualize_data_writes_one_png_per_image(shapes_root, tmp_path):
+    spec = importlib.util.spec_from_file_location("visualize_data", _TOOL)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    config = tmp_path / "cfg.yaml"
+    config.write_text(
+        f'DATASETS:\n  TRAIN: ("{TINY_PREFIX}_train_panoptic",)\n'
+        'INPUT:\n  DATASET_MAPPER_NAME: "mask_former_panoptic"\n'
+        "  MIN_SIZE_TRAIN: (64,)\nSOLVER:\n  IMS_PER_BATCH: 2\nDATALOADER:\n  NUM_WORKERS: 0\n"
+    )
+    for source in ("annotation", "dataloader"):
+        out = tmp_path / source
+        tool.main(
+            ["--config-file", str(config), "--source", source, "--output-dir", str(out), "--num-images", "3"]
+        )
+        files = sorted(os.listdir(out))
+        assert len(files) == 3
+        assert np.asarray(Image.open(out / files[0])).shape == (64, 64, 3)

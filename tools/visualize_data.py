@@ -1,0 +1,84 @@
+"""Draws training targets over their images: raw annotations or the augmented training batches.
+
+    python tools/visualize_data.py --config-file configs/shapes/... --source dataloader \
+        --output-dir vis/ --num-images 16 [KEY VALUE ...]
+
+``--source annotation`` maps the first ``DATASETS.TRAIN`` split without augmentation (what is on
+disk); ``--source dataloader`` draws what the model sees (augmented, padded). One PNG per image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+
+import cv2
+import numpy as np
+
+from maskformer.config import get_cfg
+from maskformer.data import (
+    MetadataCatalog,
+    build_mapper,
+    build_train_loader,
+    get_dataset_dicts,
+    register_builtin_datasets,
+)
+from maskformer.utils.visualizer import draw_panoptic_seg
+
+
+def class_names(dataset_name: str) -> list[str]:
+    """Names indexed by the contiguous ids the mappers produce."""
+    meta = MetadataCatalog.get(dataset_name)
+    if meta.get("evaluator_type") in ("coco", "cityscapes_instance"):
+        return list(meta.thing_classes)
+    return list(meta.get("stuff_classes") or meta.thing_classes)
+
+
+def draw_targets(sample: dict, names: list[str], image_format: str) -> np.ndarray:
+    """``[H, W, 3]`` RGB image of a mapped sample with its target masks and class names."""
+    image = sample["image"].permute(1, 2, 0).numpy()
+    image = np.ascontiguousarray(image[:, :, ::-1] if image_format == "BGR" else image)
+    instances = sample["instances"]
+    segment_map = np.zeros(image.shape[:2], dtype=np.int64)
+    segments = []
+    for index, (mask, category) in enumerate(zip(instances.gt_masks.numpy(), instances.gt_classes.tolist())):
+        segment_map[mask] = index + 1
+        segments.append({"id": index + 1, "category_id": category, "isthing": True})
+    return draw_panoptic_seg(image, segment_map, segments, names)
+
+
+def samples(cfg, source: str, count: int):
+    """The first ``count`` mapped samples of the chosen source."""
+    if source == "dataloader":
+        return itertools.islice(itertools.chain.from_iterable(build_train_loader(cfg)), count)
+    mapper = build_mapper(cfg, is_train=True)
+    mapper.augmentations = []
+    dicts = get_dataset_dicts(cfg.DATASETS.TRAIN[:1], cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
+    return (mapper(d) for d in dicts[:count])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config-file", required=True)
+    parser.add_argument("--source", choices=("annotation", "dataloader"), default="dataloader")
+    parser.add_argument("--output-dir", required=True)
+    parser.add_argument("--num-images", type=int, default=16)
+    parser.add_argument("--root", default=None, help="datasets root (default: $MASKFORMER_DATASETS)")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
+    args = parser.parse_args(argv)
+    cfg = get_cfg()
+    cfg.merge_from_file(args.config_file)
+    cfg.merge_from_list(args.opts)
+    register_builtin_datasets(args.root)
+    names = class_names(cfg.DATASETS.TRAIN[0])
+    os.makedirs(args.output_dir, exist_ok=True)
+    for index, sample in enumerate(samples(cfg, args.source, args.num_images)):
+        drawing = draw_targets(sample, names, cfg.INPUT.FORMAT)
+        stem = os.path.splitext(os.path.basename(sample["file_name"]))[0]
+        cv2.imwrite(os.path.join(args.output_dir, f"{index:04d}_{stem}.png"), drawing[:, :, ::-1])
+    print(f"wrote {args.num_images} images to {args.output_dir}")
+
+
+if __name__ == "__main__":
+    main()
