@@ -12,6 +12,7 @@ import torch.utils.data as torchdata
 from maskformer.data.catalog import DatasetCatalog
 from maskformer.data.mappers import build_mapper
 from maskformer.data.samplers import InferenceSampler, TrainingSampler
+from maskformer.data.serialized_list import SerializedList
 from maskformer.utils import comm
 
 __all__ = [
@@ -86,7 +87,9 @@ class _MappedStream(torchdata.IterableDataset):
     """This process's training samples, mapped; workers split the stream round-robin so that the
     DataLoader (which reads workers in turn) returns samples in stream order."""
 
-    def __init__(self, dicts: list[dict], mapper: Callable, sampler: TrainingSampler, base_seed: int) -> None:
+    def __init__(
+        self, dicts: SerializedList, mapper: Callable, sampler: TrainingSampler, base_seed: int
+    ) -> None:
         self.dicts, self.mapper, self.sampler, self.base_seed = dicts, mapper, sampler, base_seed
 
     def __iter__(self) -> Iterator[dict]:
@@ -142,7 +145,7 @@ def build_train_loader(cfg, start_iter: int = 0, mapper: Callable | None = None)
         )
     seed = cfg.SEED if cfg.SEED >= 0 else DEFAULT_BASE_SEED
     sampler = TrainingSampler(len(dicts), seed=seed, start=start_iter * cfg.SOLVER.IMS_PER_BATCH)
-    stream = _MappedStream(dicts, mapper or build_mapper(cfg, is_train=True), sampler, seed)
+    stream = _MappedStream(SerializedList(dicts), mapper or build_mapper(cfg, is_train=True), sampler, seed)
     loader = torchdata.DataLoader(
         stream, batch_size=None, num_workers=cfg.DATALOADER.NUM_WORKERS, collate_fn=_identity
     )
@@ -151,7 +154,7 @@ def build_train_loader(cfg, start_iter: int = 0, mapper: Callable | None = None)
 
 
 class _ListDataset(torchdata.Dataset):
-    def __init__(self, dicts: list[dict], mapper: Callable) -> None:
+    def __init__(self, dicts: SerializedList, mapper: Callable) -> None:
         self.dicts, self.mapper = dicts, mapper
 
     def __len__(self) -> int:
@@ -170,7 +173,7 @@ def build_test_loader(cfg, dataset_name: str, mapper: Callable | None = None) ->
         mapper: defaults to ``build_mapper(cfg, is_train=False)``.
     """
     dicts = get_dataset_dicts([dataset_name], filter_empty=False)
-    dataset = _ListDataset(dicts, mapper or build_mapper(cfg, is_train=False))
+    dataset = _ListDataset(SerializedList(dicts), mapper or build_mapper(cfg, is_train=False))
     return torchdata.DataLoader(
         dataset,
         batch_size=1,

@@ -133,3 +133,15 @@ def test_filter_empty_annotations_logs_the_count(caplog):
     with pytest.raises(KeyError, match="not registered"):
         get_dataset_dicts(["no_such_dataset"])
     assert np.isfinite(len(kept))
+
+
+def test_serialized_list_round_trip():
+    from maskformer.data.serialized_list import SerializedList
+
+    items = [{"file_name": "a", "annotations": [{"bbox": [1, 2, 3, 4]}]}, {"file_name": "b"}, {}]
+    stored = SerializedList(items)
+    assert len(stored) == 3 and [stored[i] for i in range(3)] == items and stored[-1] == {}
+    stored[0]["file_name"] = "changed"  # every access is a fresh copy
+    assert stored[0]["file_name"] == "a"
+    with pytest.raises(IndexError):
+        stored[3]

@@ -42,11 +42,10 @@ class InstanceMapper(MapperBase):
         if "annotations" not in record:
             raise ValueError(
                 f"'{record['file_name']}' has no 'annotations'; the instance mappers need a "
-                f"COCO-instance-format "
-                f"dataset (or set INPUT.DATASET_MAPPER_NAME to match your data)."
+                f"COCO-instance-format dataset (or set INPUT.DATASET_MAPPER_NAME to match your data)."
             )
         h, w = image_hw
-        objects = [obj for obj in record["annotations"] if not obj.get("iscrowd", 0)]
+        objects = _non_crowd(record)
         masks = np.zeros((len(objects), h, w), dtype=np.uint8)
         for i, obj in enumerate(objects):
             if "segmentation" not in obj:
@@ -58,11 +57,16 @@ class InstanceMapper(MapperBase):
                 masks[i] = segmentation_to_bitmask(obj["segmentation"], h, w)
             except ValueError as e:
                 raise ValueError(f"Annotation of '{record['file_name']}': {e}") from e
-        record["_classes"] = [int(obj["category_id"]) for obj in objects]
         return {"instance_masks": masks}
 
     def constraint_map(self, record, maps):
         return None
 
     def build_targets(self, record, maps, image_hw) -> Instances:
-        return masks_to_instances(record.pop("_classes"), maps["instance_masks"].bool(), image_hw)
+        classes = [int(obj["category_id"]) for obj in _non_crowd(record)]
+        return masks_to_instances(classes, maps["instance_masks"].bool(), image_hw)
+
+
+def _non_crowd(record: dict) -> list[dict]:
+    """Crowd annotations are not targets (official behaviour)."""
+    return [obj for obj in record["annotations"] if not obj.get("iscrowd", 0)]
