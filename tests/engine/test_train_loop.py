@@ -1,11 +1,13 @@
 """TrainerBase hook order, SimpleTrainer / AMPTrainer steps and metric logging."""
 
 import math
+import os
 
 import pytest
 import torch
 from torch import nn
 
+from maskformer.checkpoint import Checkpointer
 from maskformer.engine import AMPTrainer, HookBase, SimpleTrainer, TrainerBase
 from maskformer.engine.hooks import EvalHook, PeriodicCheckpointer, PeriodicWriter
 from maskformer.utils.events import EventStorage, EventWriter
@@ -138,3 +140,12 @@ def test_periodic_checkpointer_eval_and_writer_schedules():
 def test_bad_hook_arguments():
     with pytest.raises(ValueError, match="CHECKPOINT_PERIOD must be > 0"):
         PeriodicCheckpointer(_Saver(), period=0)
+
+
+def test_periodic_checkpointer_keeps_the_newest(tmp_path):
+    checkpointer = Checkpointer(nn.Linear(1, 1), str(tmp_path))
+    trainer = _Counting()
+    trainer.register_hooks([PeriodicCheckpointer(checkpointer, period=1, max_iter=4, max_to_keep=2)])
+    trainer.train(0, 4)
+    files = sorted(os.listdir(tmp_path))
+    assert files == ["last_checkpoint", "model_0000002.pth", "model_0000003.pth", "model_final.pth"]

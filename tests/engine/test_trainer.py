@@ -6,19 +6,11 @@ import os
 
 import pytest
 import torch
-from toy_engine import ToyTrainer, toy_cfg
+from toy_engine import ToyTrainer, run_interrupted_and_straight, toy_cfg, toy_stream
 
-from maskformer.engine import HookBase
+from maskformer.engine import Trainer
+from maskformer.evaluation import DatasetEvaluator
 from maskformer.utils.env import seed_all_rng
-
-
-class _Crash(HookBase):
-    def __init__(self, at_iter: int) -> None:
-        self.at_iter = at_iter
-
-    def before_step(self) -> None:
-        if self.trainer.iter == self.at_iter:
-            raise RuntimeError("simulated crash")
 
 
 def _params(trainer) -> dict[str, torch.Tensor]:
@@ -26,27 +18,8 @@ def _params(trainer) -> dict[str, torch.Tensor]:
 
 
 def test_resume_after_interruption_is_bit_identical(tmp_path):
-    seed_all_rng(0)
-    straight = ToyTrainer(toy_cfg(str(tmp_path / "a")))
-    straight.resume_or_load(resume=True)
-    straight.train()
-    expected = _params(straight)
-
-    seed_all_rng(0)
-    cfg = toy_cfg(str(tmp_path / "b"))
-    first = ToyTrainer(cfg)
-    first.register_hooks([_Crash(at_iter=4)])  # dies after the checkpoint of iteration 2
-    first.resume_or_load(resume=True)
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        first.train()
-    assert first.checkpointer.get_checkpoint_file().endswith("model_0000002.pth")
-
-    seed_all_rng(1)  # a different process state; the checkpoint must restore everything
-    resumed = ToyTrainer(cfg)
-    resumed.resume_or_load(resume=True)
-    assert resumed.start_iter == 3
-    resumed.train()
-    got = _params(resumed)
+    straight, resumed = run_interrupted_and_straight(tmp_path, toy_cfg)
+    expected, got = _params(straight), _params(resumed)
     assert got.keys() == expected.keys()
     for name in expected:
         assert torch.equal(got[name], expected[name]), name
@@ -104,3 +77,42 @@ def test_amp_bfloat16_on_cpu_and_float16_fallback(tmp_path, caplog):
     finally:
         package_logger.removeHandler(caplog.handler)
     assert "float16 needs CUDA" in caplog.text
+
+
+class _MeanEvaluator(DatasetEvaluator):
+    """Averages the toy predictions."""
+
+    def reset(self):
+        self.values = []
+
+    def process(self, inputs, outputs):
+        self.values += [float(o["pred"].sum()) for o in outputs]
+
+    def evaluate(self):
+        return {"toy_task": {"mean": sum(self.values) / len(self.values), "n": len(self.values)}}
+
+
+class _EvalTrainer(ToyTrainer):
+    test = classmethod(Trainer.test.__func__)
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name):
+        count = {"set_a": 3, "set_b": 2}[dataset_name]
+        return [batch[:1] for batch, _ in zip(toy_stream(), range(count))]
+
+
+def test_test_runs_every_dataset_and_saves_results(tmp_path):
+    seed_all_rng(0)
+    cfg = toy_cfg(str(tmp_path))
+    cfg.DATASETS.TEST = ("set_a",)
+    model = _EvalTrainer.build_model(cfg)
+    single = _EvalTrainer.test(cfg, model, evaluators=[_MeanEvaluator()])
+    assert single["toy_task"]["n"] == 3  # one dataset: its results directly (Detectron2's convention)
+    assert model.training  # inference_on_dataset restores the training mode
+    cfg.DATASETS.TEST = ("set_a", "set_b")
+    both = _EvalTrainer.test(cfg, model, evaluators=[_MeanEvaluator(), _MeanEvaluator()])
+    assert both["set_a"]["toy_task"]["n"] == 3 and both["set_b"]["toy_task"]["n"] == 2
+    saved = json.loads((tmp_path / "inference" / "results.json").read_text())
+    assert saved["set_b"]["toy_task"]["n"] == 2
+    with pytest.raises(ValueError, match="1 evaluators given for 2 DATASETS.TEST"):
+        _EvalTrainer.test(cfg, model, evaluators=[_MeanEvaluator()])

@@ -5,11 +5,13 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
 from maskformer.config import get_cfg
-from maskformer.engine import Trainer
+from maskformer.engine import HookBase, Trainer
+from maskformer.utils.env import seed_all_rng
 
 
 class ToyModel(nn.Module):
@@ -23,14 +25,16 @@ class ToyModel(nn.Module):
         self.head = nn.Linear(8, 2)
 
     def forward(self, batch: list[dict]) -> dict[str, torch.Tensor] | list[dict]:
-        x = torch.stack([d["x"] for d in batch])
+        device = self.head.weight.device
+        x = torch.stack([d["x"] for d in batch]).to(device)
         hidden = self.dropout(self.backbone(x)) + self.query_feat.weight.mean(0)
         # Randomness from every global generator, so that resuming must restore all of them.
-        hidden = hidden + 1e-2 * torch.from_numpy(np.random.rand(*hidden.shape)).float() * random.random()
+        noise = torch.from_numpy(np.random.rand(*hidden.shape)).float().to(device)
+        hidden = hidden + 1e-2 * noise * random.random()
         out = self.head(hidden)
         if not self.training:
             return [{"pred": o} for o in out]
-        y = torch.stack([d["y"] for d in batch])
+        y = torch.stack([d["y"] for d in batch]).to(device)
         return {"loss_a": (out[:, 0] - y).square().mean(), "loss_b": 0.5 * out[:, 1].abs().mean()}
 
 
@@ -63,7 +67,7 @@ class ToyTrainer(Trainer):
 
     @classmethod
     def build_model(cls, cfg) -> nn.Module:
-        return ToyModel()
+        return ToyModel().to(cfg.MODEL.DEVICE)
 
     @classmethod
     def build_train_loader(cls, cfg, start_iter: int = 0):
@@ -93,3 +97,35 @@ def toy_cfg(output_dir: str, max_iter: int = 6):
     cfg.DATASETS.TRAIN = ()
     cfg.DATASETS.TEST = ()
     return cfg
+
+
+class Crash(HookBase):
+    def __init__(self, at_iter: int) -> None:
+        self.at_iter = at_iter
+
+    def before_step(self) -> None:
+        if self.trainer.iter == self.at_iter:
+            raise RuntimeError("simulated crash")
+
+
+def run_interrupted_and_straight(tmp_path, cfg_fn) -> tuple[ToyTrainer, ToyTrainer]:
+    """Trains 6 iterations straight, and 6 with a crash at 4 and a resume from the checkpoint at 2."""
+    seed_all_rng(0)
+    straight = ToyTrainer(cfg_fn(str(tmp_path / "a")))
+    straight.resume_or_load(resume=True)
+    straight.train()
+
+    seed_all_rng(0)
+    first = ToyTrainer(cfg_fn(str(tmp_path / "b")))
+    first.register_hooks([Crash(at_iter=4)])  # dies after the checkpoint of iteration 2
+    first.resume_or_load(resume=True)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        first.train()
+    assert first.checkpointer.get_checkpoint_file().endswith("model_0000002.pth")
+
+    seed_all_rng(1)  # a different process state; the checkpoint must restore everything
+    resumed = ToyTrainer(cfg_fn(str(tmp_path / "b")))
+    resumed.resume_or_load(resume=True)
+    assert resumed.start_iter == 3
+    resumed.train()
+    return straight, resumed
