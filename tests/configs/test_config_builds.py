@@ -273,7 +273,7 @@ def test_shapes_config_runs(path: Path):
 
 @pytest.mark.parametrize("path", SHAPES, ids=rel)
 def test_shapes_config_trains(path: Path):
-    """One training forward: the loss keys are the criterion's, one per decoder prediction."""
+    """One training forward: one prediction per ``DEC_LAYERS``, a weighted loss for each."""
     torch.manual_seed(0)
     cfg = load_cfg(path)
     model = build_model(cfg).train()
@@ -285,9 +285,13 @@ def test_shapes_config_trains(path: Path):
         "width": 64,
         "instances": Instances((64, 64), gt_classes=torch.tensor([0, 1]), gt_masks=masks),
     }
+    head_outputs = []
+    model.sem_seg_head.register_forward_hook(lambda module, args, out: head_outputs.append(out))
     losses = model([sample])
-    if cfg.MODEL.META_ARCHITECTURE == "MaskFormer":
-        assert set(losses) == set(model.criterion.weight_dict)
-        aux = {k for k in losses if k.startswith("loss_ce_")}
-        assert len(aux) == cfg.MODEL.MASK_FORMER.DEC_LAYERS - 1
+    (out,) = head_outputs
+    mf, num_classes = cfg.MODEL.MASK_FORMER, cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
+    assert out["pred_logits"].shape == (1, mf.NUM_OBJECT_QUERIES, num_classes + 1)
+    assert out["pred_masks"].shape == (1, mf.NUM_OBJECT_QUERIES, 16, 16)  # stride 4 of the 64x64 input
+    assert len(out["aux_outputs"]) == mf.DEC_LAYERS - 1
+    assert set(losses) == set(model.criterion.weight_dict)
     assert all(torch.isfinite(v) for v in losses.values())
