@@ -1,13 +1,18 @@
 import contextlib
 import io
 import logging
+import os
 
 import numpy as np
 import pytest
 from layouts import write_cityscapes, write_coco
 from pycocotools.coco import COCO
 
-from maskformer.data.datasets.cityscapes import load_cityscapes_instances, load_cityscapes_semantic
+from maskformer.data.datasets.cityscapes import (
+    load_cityscapes_instances,
+    load_cityscapes_panoptic,
+    load_cityscapes_semantic,
+)
 from maskformer.data.datasets.coco_instances import load_coco_json
 from maskformer.data.datasets.coco_panoptic import load_coco_panoptic_json
 from maskformer.data.datasets.metadata import load_categories, panoptic_metadata
@@ -118,3 +123,23 @@ def test_cityscapes_semantic_and_instances(tmp_path):
     expected = np.zeros((16, 32), dtype=bool)
     expected[8:12, 4:10] = True
     assert (car == expected).all() and anns[1]["bbox"] == [4, 8, 6, 4]
+
+
+def test_cityscapes_panoptic_uses_train_ids(tmp_path):
+    base = write_cityscapes(str(tmp_path))
+    table = load_categories("cityscapes")
+    meta = {
+        "thing_dataset_id_to_contiguous_id": {c["id"]: c["trainId"] for c in table if c["isthing"]},
+        "stuff_dataset_id_to_contiguous_id": {c["id"]: c["trainId"] for c in table},
+    }
+    dicts = load_cityscapes_panoptic(
+        f"{base}/leftImg8bit/val",
+        f"{base}/gtFine/cityscapes_panoptic_val",
+        f"{base}/gtFine/cityscapes_panoptic_val.json",
+        meta,
+        f"{base}/gtFine/val",
+    )
+    record = dicts[0]
+    assert os.path.isfile(record["file_name"]) and os.path.isfile(record["pan_seg_file_name"])
+    assert os.path.isfile(record["sem_seg_file_name"])
+    assert [(s["category_id"], s["isthing"]) for s in record["segments_info"]] == [(10, False), (13, True)]
