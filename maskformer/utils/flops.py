@@ -36,6 +36,8 @@ __all__ = [
 IGNORED_OPS = (
     "aten::add",
     "aten::add_",
+    "aten::all",
+    "aten::any",
     "aten::argmax",
     "aten::argsort",
     "aten::batch_norm",
@@ -47,10 +49,14 @@ IGNORED_OPS = (
     "aten::exp",
     "aten::fill_",
     "aten::gelu",
+    "aten::le",
     "aten::log2",
+    "aten::lt",
     "aten::max_pool2d",
     "aten::maximum",
+    "aten::mean",
     "aten::meshgrid",
+    "aten::min",
     "aten::minimum",
     "aten::mul",
     "aten::mul_",
@@ -71,7 +77,9 @@ IGNORED_OPS = (
     "aten::sort",
     "aten::sqrt",
     "aten::sub",
+    "aten::sum",
     "aten::topk",
+    "aten::where",
 )
 
 
