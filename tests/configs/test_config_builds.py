@@ -21,6 +21,7 @@ from zoo_build import (
     build_on_meta,
     fragment_configs,
     is_complete,
+    is_fragment,
     leaf_configs,
     load_cfg,
     num_parameters,
@@ -111,9 +112,7 @@ def test_fragments_leave_out_nothing_runnable(path: Path):
     assert children, f"{rel(path)} is named in no _BASE_: a leaf must not be named Base-* or live in common/"
     cfg = load_cfg(path)
     if is_complete(cfg):
-        same_model = [
-            c for c in children if not c.name.startswith("Base-") and load_cfg(c).MODEL == cfg.MODEL
-        ]
+        same_model = [c for c in children if not is_fragment(c) and load_cfg(c).MODEL == cfg.MODEL]
         assert same_model, f"{rel(path)} is a complete config whose model no leaf builds"
 
 
