@@ -119,3 +119,23 @@ def test_registered_metadata_is_complete(shapes_root):
     assert len(DatasetCatalog.get(f"{TINY_PREFIX}_train_instance")) == TINY_SHAPES.num_train
     rle = DatasetCatalog.get(f"{TINY_PREFIX}_train_instance")[0]["annotations"][0]["segmentation"]
     assert isinstance(rle, (dict, list)) and mask_utils is not None
+
+
+def _generate(root):
+    ensure_shapes_dataset(root, ShapesSpec(image_size=32, num_train=6, num_val=2, seed=9))
+
+
+def test_concurrent_generation_is_safe(tmp_path):
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=_generate, args=(str(tmp_path),)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0]
+    entries = os.listdir(tmp_path)
+    assert entries == [ShapesSpec(image_size=32, num_train=6, num_val=2, seed=9).dirname]
+    with open(os.path.join(tmp_path, entries[0], "train", "panoptic.json")) as f:
+        assert len(json.load(f)["annotations"]) == 6
