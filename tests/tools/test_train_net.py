@@ -1,0 +1,278 @@
+"""End-to-end tests of ``tools/train_net.py``: train, evaluate, eval-only, resume, SIGKILL, multi-process.
+
+Every run is a real subprocess of the command line a user types, on the README's Mask2Former
+panoptic shapes config made tiny by overrides (64 px images, a 32-wide head, 8 queries) and a tiny
+shapes dataset generated into a temporary datasets root: the loader generates the default-sized
+set only when ``<root>/shapes`` is missing, so the tiny set is written under that name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from maskformer.data.datasets.shapes import ShapesSpec, generate_shapes_split
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIG = "configs/shapes/panoptic-segmentation/maskformer2_R18_shapes.yaml"
+MAX_ITER = 6
+# Small enough that one run (start-up, 6 iterations, evaluation, visualisations) takes seconds.
+TINY_OPTS = [
+    "MODEL.MASK_FORMER.HIDDEN_DIM", "32",
+    "MODEL.MASK_FORMER.NHEADS", "2",
+    "MODEL.MASK_FORMER.DEC_LAYERS", "3",
+    "MODEL.MASK_FORMER.NUM_OBJECT_QUERIES", "8",
+    "MODEL.MASK_FORMER.DIM_FEEDFORWARD", "64",
+    "MODEL.MASK_FORMER.TRAIN_NUM_POINTS", "256",
+    "MODEL.SEM_SEG_HEAD.CONVS_DIM", "32",
+    "MODEL.SEM_SEG_HEAD.MASK_DIM", "32",
+    "MODEL.SEM_SEG_HEAD.TRANSFORMER_ENC_LAYERS", "1",
+    "INPUT.MIN_SIZE_TRAIN", "(48, 64)",
+    "INPUT.MAX_SIZE_TRAIN", "96",
+    "INPUT.CROP.SIZE", "(64, 64)",
+    "INPUT.MIN_SIZE_TEST", "64",
+    "INPUT.MAX_SIZE_TEST", "96",
+    "SOLVER.IMS_PER_BATCH", "2",
+    "SOLVER.CHECKPOINT_PERIOD", "2",
+    "TEST.EVAL_PERIOD", "0",
+    "DATALOADER.NUM_WORKERS", "0",
+    "SEED", "7",
+]  # fmt: skip
+TINY_SHAPES = ShapesSpec(image_size=64, num_train=6, num_val=3, seed=5)
+
+
+@pytest.fixture(scope="module")
+def datasets_root(tmp_path_factory) -> str:
+    """A datasets root whose ``shapes`` folder holds the tiny set (so nothing bigger is generated)."""
+    root = tmp_path_factory.mktemp("datasets")
+    for split in ("train", "val"):
+        generate_shapes_split(str(root / "shapes" / split), split, TINY_SHAPES)
+    return str(root)
+
+
+def _env(datasets_root: str) -> dict[str, str]:
+    env = dict(os.environ, DETECTRON2_DATASETS=datasets_root, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+    env.pop("MASKFORMER_DATASETS", None)  # it would take precedence over DETECTRON2_DATASETS
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(key, None)  # a test run under torchrun must not make the child think it is one
+    return env
+
+
+def _command(out: Path, *opts: str, flags: tuple[str, ...] = (), launcher: tuple[str, ...] = ()) -> list[str]:
+    script = [sys.executable, "tools/train_net.py"] if not launcher else [*launcher, "tools/train_net.py"]
+    return [*script, "--config-file", CONFIG, *flags, *TINY_OPTS, "OUTPUT_DIR", str(out), *opts]
+
+
+def train_net(
+    datasets_root: str,
+    out: Path,
+    *opts: str,
+    flags: tuple[str, ...] = (),
+    launcher: tuple[str, ...] = (),
+    timeout: float = 300,
+) -> str:
+    """Runs ``tools/train_net.py`` to completion; returns its output, or fails the test with it."""
+    proc = subprocess.run(
+        _command(out, *opts, flags=flags, launcher=launcher),
+        cwd=REPO,
+        env=_env(datasets_root),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"train_net.py exited with {proc.returncode}:\n{output[-6000:]}"
+    return output
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
+
+
+def _assert_same_weights(path_a: Path, path_b: Path) -> None:
+    a, b = _weights(path_a), _weights(path_b)
+    assert a.keys() == b.keys()
+    differing = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not differing, f"{len(differing)} of {len(a)} tensors differ, e.g. {differing[:5]}"
+
+
+def _results(out: Path) -> dict:
+    return json.loads((out / "inference" / "results.json").read_text())
+
+
+def _assert_same_metrics(a: dict, b: dict) -> None:
+    """Equal nested metric dicts, where NaN (e.g. AP of a class absent from val) equals NaN."""
+    assert a.keys() == b.keys()
+    for task in a:
+        assert a[task].keys() == b[task].keys(), task
+        for metric, value in a[task].items():
+            other = b[task][metric]
+            assert value == other or (math.isnan(value) and math.isnan(other)), (task, metric, value, other)
+
+
+def _start_iteration(output: str) -> int:
+    """The iteration the train loop reported starting from."""
+    marker = "Starting training from iteration "
+    line = next(line for line in output.splitlines() if marker in line)
+    return int(line.split(marker)[1].split()[0])
+
+
+@pytest.fixture(scope="module")
+def full_run(datasets_root, tmp_path_factory) -> Path:
+    """The uninterrupted reference run: MAX_ITER iterations, checkpoints every 2, final evaluation."""
+    out = tmp_path_factory.mktemp("full")
+    train_net(datasets_root, out, "SOLVER.MAX_ITER", str(MAX_ITER))
+    return out
+
+
+def test_training_writes_every_output(full_run):
+    for name in ("config.yaml", "log.txt", "metrics.json", "model_final.pth", "last_checkpoint"):
+        assert (full_run / name).is_file(), name
+    assert (full_run / "last_checkpoint").read_text().strip() == "model_final.pth"
+    assert sorted(p.name for p in full_run.glob("model_0*.pth")) == [
+        "model_0000001.pth",
+        "model_0000003.pth",
+        "model_0000005.pth",
+    ]
+    assert list(full_run.glob("events.out.tfevents.*")), "no TensorBoard events file"
+    metrics = [json.loads(line) for line in (full_run / "metrics.json").read_text().splitlines()]
+    losses = [m for m in metrics if "total_loss" in m]
+    assert losses[-1]["iteration"] == MAX_ITER - 1 and math.isfinite(losses[-1]["total_loss"])
+    results = _results(full_run)
+    # The final evaluation is logged at iteration MAX_ITER (Detectron2's after_train convention).
+    final_eval = next(m for m in metrics if "panoptic_seg/PQ" in m)
+    assert final_eval["iteration"] == MAX_ITER
+    assert final_eval["panoptic_seg/PQ"] == results["panoptic_seg"]["PQ"]
+    assert final_eval["sem_seg/mIoU"] == results["sem_seg"]["mIoU"]
+    assert {"panoptic_seg", "segm", "sem_seg"} <= results.keys()
+    assert {"PQ", "SQ", "RQ"} <= results["panoptic_seg"].keys()
+    assert "AP" in results["segm"] and "mIoU" in results["sem_seg"]
+    inference = full_run / "inference" / "shapes_val_panoptic"
+    for name in ("panoptic_evaluation.json", "instance_evaluation.json", "sem_seg_evaluation.json"):
+        assert (inference / name).is_file(), name
+    assert len(list((inference / "panoptic_predictions").glob("*.png"))) == TINY_SHAPES.num_val
+    pngs = list((full_run / "visualizations").glob("*.png"))
+    assert len(pngs) == TINY_SHAPES.num_val  # min(4, number of val images)
+    assert all(p.stat().st_size > 0 for p in pngs)
+
+
+def test_eval_only_reproduces_training_metrics(datasets_root, full_run, tmp_path):
+    train_net(
+        datasets_root, tmp_path, "MODEL.WEIGHTS", str(full_run / "model_final.pth"), flags=("--eval-only",)
+    )
+    _assert_same_metrics(_results(tmp_path), _results(full_run))
+    assert not list(tmp_path.glob("*.pth")), "--eval-only must not write checkpoints"
+
+
+def test_resume_continues_to_the_uninterrupted_weights(datasets_root, full_run, tmp_path):
+    # A run stopped after its checkpoint at iteration 2 (of the same MAX_ITER: the poly schedule and
+    # its saved state depend on it) leaves exactly this behind.
+    shutil.copy(full_run / "model_0000001.pth", tmp_path)
+    (tmp_path / "last_checkpoint").write_text("model_0000001.pth")
+    output = train_net(datasets_root, tmp_path, "SOLVER.MAX_ITER", str(MAX_ITER), flags=("--resume",))
+    assert _start_iteration(output) == 2
+    _assert_same_weights(tmp_path / "model_final.pth", full_run / "model_final.pth")
+    _assert_same_metrics(_results(tmp_path), _results(full_run))
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_matches_uninterrupted(datasets_root, full_run, tmp_path):
+    proc = subprocess.Popen(
+        _command(tmp_path, "SOLVER.MAX_ITER", str(MAX_ITER)),
+        cwd=REPO,
+        env=_env(datasets_root),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not (tmp_path / "last_checkpoint").exists():
+            assert proc.poll() is None, f"training exited with {proc.returncode} before its first checkpoint"
+            assert time.monotonic() < deadline, "no checkpoint within 300 s"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (tmp_path / "model_final.pth").exists(), "the run finished before it could be killed"
+    output = train_net(datasets_root, tmp_path, "SOLVER.MAX_ITER", str(MAX_ITER), flags=("--resume",))
+    assert _start_iteration(output) == 2
+    _assert_same_weights(tmp_path / "model_final.pth", full_run / "model_final.pth")
+
+
+def _assert_distributed_run(out: Path, output: str) -> None:
+    """Two processes, one image each per step (total batch 2), training finished and evaluated."""
+    assert "World size: 2" in output or "World size: 2" in (out / "log.txt").read_text()
+    log = (out / "log.txt").read_text()
+    assert "Training on 6 images, 1 per process and batch." in log
+    assert (out / "model_final.pth").is_file()
+    results = _results(out)
+    assert {"panoptic_seg", "segm", "sem_seg"} <= results.keys()
+    assert math.isfinite(results["panoptic_seg"]["PQ"])
+
+
+@pytest.mark.dist
+def test_two_cpu_processes(datasets_root, tmp_path):
+    output = train_net(datasets_root, tmp_path, "SOLVER.MAX_ITER", "2", flags=("--num-gpus", "2"))
+    _assert_distributed_run(tmp_path, output)
+
+
+@pytest.mark.dist
+@pytest.mark.slow
+def test_torchrun(datasets_root, tmp_path):
+    launcher = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2")
+    output = train_net(datasets_root, tmp_path, "SOLVER.MAX_ITER", "2", launcher=launcher)
+    _assert_distributed_run(tmp_path, output)
+
+
+@pytest.mark.dist
+@pytest.mark.slow
+def test_two_machines_simulated(datasets_root, tmp_path):
+    dist_url = f"tcp://127.0.0.1:{_free_port()}"
+    procs = [
+        subprocess.Popen(
+            _command(
+                tmp_path,
+                "SOLVER.MAX_ITER",
+                "2",
+                flags=(
+                    "--num-gpus",
+                    "1",
+                    "--num-machines",
+                    "2",
+                    "--machine-rank",
+                    str(rank),
+                    "--dist-url",
+                    dist_url,
+                ),
+            ),
+            cwd=REPO,
+            env=_env(datasets_root),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
+    outputs = [proc.communicate(timeout=300)[0] for proc in procs]
+    for proc, output in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, output[-6000:]
+    _assert_distributed_run(tmp_path, outputs[0])
