@@ -46,16 +46,23 @@ logger = logging.getLogger(__name__)
 
 
 def format_results_table(results: Mapping[str, Any]) -> str:
-    """A text table, one row per task: ``task | metric: value  metric: value ...``."""
+    """Detectron2's copy-paste summary: per task a line of metric names, then one of values.
+
+    Per-category metrics (names with a "-", e.g. ``IoU-sky``) are left out; the evaluators log
+    them in full.
+    """
     lines = []
     for task, metrics in results.items():
-        if isinstance(metrics, Mapping):
-            cells = "  ".join(
-                f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in metrics.items()
-            )
-            lines.append(f"{task:<24} | {cells}")
-        else:
-            lines.append(f"{task:<24} | {metrics}")
+        if not isinstance(metrics, Mapping):
+            lines.append(f"copypaste: {task}={metrics}")
+            continue
+        main = {k: v for k, v in metrics.items() if "-" not in k}
+        values = [f"{v:.4f}" if isinstance(v, int | float) else str(v) for v in main.values()]
+        lines += [
+            f"copypaste: Task: {task}",
+            "copypaste: " + ",".join(main),
+            "copypaste: " + ",".join(values),
+        ]
     return "\n".join(lines)
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from toy_engine import ToyTrainer, run_interrupted_and_straight, toy_cfg, toy_stream
 
-from maskformer.engine import Trainer
+from maskformer.engine import Trainer, format_results_table
 from maskformer.evaluation import DatasetEvaluator
 from maskformer.utils.env import seed_all_rng
 
@@ -116,3 +116,13 @@ def test_test_runs_every_dataset_and_saves_results(tmp_path):
     assert saved["set_b"]["toy_task"]["n"] == 2
     with pytest.raises(ValueError, match="1 evaluators given for 2 DATASETS.TEST"):
         _EvalTrainer.test(cfg, model, evaluators=[_MeanEvaluator()])
+
+
+def test_results_table_is_detectron2_copypaste():
+    table = format_results_table({"sem_seg": {"mIoU": 50.0, "IoU-sky": 1.0, "n": 3}, "note": "x"})
+    assert table.splitlines() == [
+        "copypaste: Task: sem_seg",
+        "copypaste: mIoU,n",
+        "copypaste: 50.0000,3.0000",
+        "copypaste: note=x",
+    ]
