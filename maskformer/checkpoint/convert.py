@@ -13,6 +13,8 @@ Supported sources, detected from the names alone:
 - ``swin_official``: the Swin authors' checkpoints (``swin_*_patch4_window*_*.pth``).
 - ``timm_swin``: timm 1.0 Swin (patch merging at the start of stage i+1 instead of the end of
   stage i; ``layers_0`` in ``features_only`` models; classifier ``head.fc``).
+- ``hf_mask2former``: HF transformers ``Mask2FormerForUniversalSegmentation`` state dicts
+  (converted by ``maskformer.checkpoint.hf``, which fuses HF's separate q/k/v projections).
 
 After renaming, each name is placed in the model by exact match, then with a ``backbone.``
 prefix, then by a unique dotted-suffix match (Detectron2's matching heuristic). Classifier heads
@@ -36,6 +38,7 @@ __all__ = [
     "align_state_dict_with_report",
     "convert_to_detectron2_names",
     "detect_format",
+    "is_ignorable_name",
 ]
 
 # Buffers our modules compute at construction; a checkpoint need not provide them.
@@ -89,6 +92,11 @@ class AlignmentReport:
         return "\n".join(lines)
 
 
+def is_ignorable_name(name: str) -> bool:
+    """True for converted names no model of ours loads: classifier heads and derived buffers."""
+    return bool(_DROPPED_SOURCE.search(name) or _DERIVED_BUFFER.search(name))
+
+
 def group_names(names: list[str]) -> list[str]:
     """Group dotted names by parent module: ``["a.weight", "a.bias"]`` -> ``["a.{bias, weight}"]``."""
     groups: dict[str, list[str]] = {}
@@ -105,6 +113,8 @@ def group_names(names: list[str]) -> list[str]:
 def detect_format(names: list[str]) -> str:
     """Guess the naming scheme of a state dict from its keys (see the module docstring)."""
     keys = set(names)
+    if "model.transformer_module.queries_features.weight" in keys:
+        return "hf_mask2former"
     if any(k.startswith(("backbone.", "sem_seg_head.")) for k in keys):
         return "detectron2"
     if "conv1_w" in keys or any(re.match(r"res\d_\d+_branch", k) for k in keys):
@@ -165,6 +175,10 @@ _RENAMERS = {
 
 def _renamed_items(state_dict: dict[str, torch.Tensor], fmt: str) -> list[tuple[str, str, torch.Tensor]]:
     """``(source name, Detectron2 name, tensor)`` per entry, plus MSRA's identity BN statistics."""
+    if fmt == "hf_mask2former":
+        from .hf import convert_hf_mask2former_state_dict
+
+        return [(k, k, v) for k, v in convert_hf_mask2former_state_dict(state_dict).items()]
     if fmt not in _RENAMERS:
         raise ValueError(f"Unknown checkpoint format '{fmt}'. Known: {sorted(_RENAMERS)}.")
     items = [(k, _RENAMERS[fmt](k), torch.as_tensor(v)) for k, v in state_dict.items()]
@@ -221,20 +235,21 @@ class _NameResolver:
 
 
 def align_state_dict_with_report(
-    state_dict: dict[str, torch.Tensor], model: nn.Module
+    state_dict: dict[str, torch.Tensor], model: nn.Module, source_format: str | None = None
 ) -> tuple[dict[str, torch.Tensor], AlignmentReport]:
     """Rename a checkpoint's tensors to the model's names and report what fits.
 
     Args:
         state_dict: name -> tensor in any supported format (see the module docstring).
         model: the model that will load the result.
+        source_format: one of ``detect_format``'s answers; detected when None.
 
     Returns:
         ``(aligned, report)``: ``aligned`` maps model names to tensors of the model's shapes (ready
         for ``model.load_state_dict(aligned, strict=False)``); ``report`` lists missing,
         unexpected, mismatched and dropped names.
     """
-    fmt = detect_format(list(state_dict))
+    fmt = source_format or detect_format(list(state_dict))
     target = model.state_dict()
     resolver = _NameResolver(list(target))
     report = AlignmentReport(source_format=fmt)
@@ -242,7 +257,7 @@ def align_state_dict_with_report(
     for source, name, value in _renamed_items(state_dict, fmt):
         # Exact names always load; classifier heads are dropped before the looser matching so
         # that e.g. a final "norm.weight" never lands on some unique "*.norm.weight" of the model.
-        if name not in target and (_DROPPED_SOURCE.search(name) or _DERIVED_BUFFER.search(name)):
+        if name not in target and is_ignorable_name(name):
             report.dropped.append(source)
             continue
         dest = resolver.resolve(name)

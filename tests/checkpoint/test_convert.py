@@ -115,6 +115,8 @@ def test_detect_format():
     assert detect_format(official) == "swin_official"
     assert detect_format(["patch_embed.proj.weight", "layers.1.downsample.reduction.weight"]) == "timm_swin"
     assert detect_format(["patch_embed.proj.weight", "layers_0.blocks.0.attn.qkv.weight"]) == "timm_swin"
+    hf = ["model.pixel_level_module.encoder.embedder.embedder.convolution.weight"]
+    assert detect_format(hf + ["model.transformer_module.queries_features.weight"]) == "hf_mask2former"
 
 
 def test_msra_names_and_identity_statistics():
