@@ -145,3 +145,23 @@ def test_foreign_pth_goes_through_name_alignment(tmp_path, monkeypatch):
     Checkpointer(target).load(str(tmp_path / "torchvision_style.pth"))
     assert seen["keys"] == ["bias", "weight"]
     assert torch.equal(target[0].weight, source.weight)
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pkl"])
+def test_other_formats_load_through_formats_and_convert(tmp_path, suffix):
+    pytest.importorskip("maskformer.checkpoint.formats")
+    source = _model(seed=3)
+    path = tmp_path / f"weights{suffix}"
+    if suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(path))
+    else:
+        import pickle
+
+        arrays = {k: v.numpy() for k, v in source.state_dict().items()}
+        path.write_bytes(pickle.dumps({"model": arrays, "__author__": "test"}))
+    target = _model(seed=4)
+    Checkpointer(target).load(str(path))
+    for (name, a), b in zip(source.state_dict().items(), target.state_dict().values()):
+        assert torch.equal(a, b), name
