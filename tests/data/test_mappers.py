@@ -201,3 +201,14 @@ def test_panoptic_json_round_trip_written_by_fixture(tmp_path):
     with open(paths["panoptic_json"]) as f:
         assert len(json.load(f)["annotations"]) == 2
     assert os.path.isdir(paths["panoptic_root"])
+
+
+def test_bgr_format_reverses_the_channels(data_cfg):
+    from maskformer.data.mappers import InferenceMapper
+
+    record = DatasetCatalog.get(f"{TINY_PREFIX}_val_panoptic")[0]
+    rgb = InferenceMapper(augmentations=[], image_format="RGB")(record)["image"]
+    bgr = InferenceMapper(augmentations=[], image_format="BGR")(record)["image"]
+    assert torch.equal(rgb.flip(0), bgr)
+    with pytest.raises(ValueError, match="INPUT.FORMAT"):
+        InferenceMapper(augmentations=[], image_format="YUV")(record)
