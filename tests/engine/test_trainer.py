@@ -126,3 +126,22 @@ def test_results_table_is_detectron2_copypaste():
         "copypaste: 50.0000,3.0000",
         "copypaste: note=x",
     ]
+
+
+def test_test_time_augmentation_results_get_a_suffix(tmp_path, monkeypatch):
+    tta = pytest.importorskip("maskformer.inference.tta")
+    wrapped = []
+
+    def fake_tta(cfg, model):
+        wrapped.append(model)
+        return model
+
+    monkeypatch.setattr(tta, "SemanticSegmentorWithTTA", fake_tta)
+    cfg = toy_cfg(str(tmp_path))
+    cfg.DATASETS.TEST = ("set_a",)
+    cfg.TEST.AUG.ENABLED = True
+    model = _EvalTrainer.build_model(cfg)
+    results = _EvalTrainer.test(cfg, model, evaluators=[_MeanEvaluator()])
+    assert wrapped == [model]
+    assert set(results) == {"toy_task", "toy_task_TTA"}
+    assert results["toy_task_TTA"]["n"] == 3
