@@ -169,7 +169,8 @@ class Checkpointer:
         """Loads a checkpoint file into the model and the chosen checkpointables.
 
         Args:
-            path: a ``.pth``, ``.pkl`` or ``.safetensors`` file; "" does nothing.
+            path: a ``.pth``, ``.pkl`` or ``.safetensors`` file, or a ``detectron2://`` /
+                ``https://`` name resolved by ``maskformer.checkpoint.download``; "" does nothing.
             checkpointables: names of the objects to restore (None: all that the file has).
             restore_rng: also restore the Python/NumPy/torch RNG states saved with the file.
 
@@ -183,6 +184,10 @@ class Checkpointer:
         if not path:
             self.logger.info("No checkpoint given: the model keeps its initialisation.")
             return {}
+        if not os.path.isfile(path) and "://" in path:  # detectron2://, https://: cached download
+            from .download import resolve_weights_path
+
+            path = resolve_weights_path(path)
         if not os.path.isfile(path):
             raise FileNotFoundError(
                 f"Checkpoint {path!r} does not exist. Check MODEL.WEIGHTS / the path you passed, "

@@ -165,3 +165,15 @@ def test_other_formats_load_through_formats_and_convert(tmp_path, suffix):
     Checkpointer(target).load(str(path))
     for (name, a), b in zip(source.state_dict().items(), target.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_urls_are_resolved_through_download(tmp_path, monkeypatch):
+    download = pytest.importorskip("maskformer.checkpoint.download")
+    model = _model(seed=6)
+    local = Checkpointer(model, str(tmp_path)).save("cached", iteration=0)
+    asked = []
+    monkeypatch.setattr(download, "resolve_weights_path", lambda p: asked.append(p) or local)
+    target = _model(seed=7)
+    Checkpointer(target).load("detectron2://Some/model_final.pkl")
+    assert asked == ["detectron2://Some/model_final.pkl"]
+    assert torch.equal(target[0].weight, model[0].weight)
