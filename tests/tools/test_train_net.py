@@ -62,7 +62,9 @@ def datasets_root(tmp_path_factory) -> str:
 
 
 def _env(datasets_root: str) -> dict[str, str]:
+    # CPU runs even on a GPU machine: with CUDA visible, the launcher would pick nccl and one GPU per process.
     env = dict(os.environ, DETECTRON2_DATASETS=datasets_root, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+    env["CUDA_VISIBLE_DEVICES"] = ""
     env.pop("MASKFORMER_DATASETS", None)  # it would take precedence over DETECTRON2_DATASETS
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(key, None)  # a test run under torchrun must not make the child think it is one
