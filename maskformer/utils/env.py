@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import platform
 import random
@@ -96,10 +97,11 @@ def collect_env_info() -> str:
     ]
     for i in range(torch.cuda.device_count()):
         lines.append(f"GPU {i}: {torch.cuda.get_device_name(i)}")
-    for name in ("fvcore", "iopath", "pycocotools", "timm", "cv2", "scipy"):
+    # Read versions from the installed distributions' metadata: importing timm & co. just to
+    # print a version would add seconds to every process start.
+    for name in ("fvcore", "iopath", "pycocotools", "timm", "opencv-python-headless", "scipy"):
         try:
-            module = __import__(name)
-            lines.append(f"{name}: {getattr(module, '__version__', 'unknown')}")
-        except ImportError:
+            lines.append(f"{name}: {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
             lines.append(f"{name}: not installed")
     return "\n".join(lines)
