@@ -66,7 +66,10 @@ def median_time(fn, runs):
 
 def bench(height, width, runs):
     shapes, (value, loc, weights) = make_inputs(height, width)
-    for name, fn in (("ours (embedding_bag)", ms_deform_attn_core), ("grid_sample baseline", grid_sample_baseline)):
+    for name, fn in (
+        ("ours (embedding_bag)", ms_deform_attn_core),
+        ("grid_sample baseline", grid_sample_baseline),
+    ):
         with torch.no_grad():
             fwd = median_time(lambda fn=fn: fn(value, shapes, loc, weights), runs)
         shapes_g, tensors = make_inputs(height, width, requires_grad=True)
@@ -75,7 +78,10 @@ def bench(height, width, runs):
             fn(tensors[0], shapes_g, tensors[1], tensors[2]).sum().backward()
 
         fwd_bwd = median_time(step, runs)
-        print(f"{height}x{width} {name:22s} forward {fwd * 1e3:8.1f} ms   forward+backward {fwd_bwd * 1e3:8.1f} ms")
+        print(
+            f"{height}x{width} {name:22s} forward {fwd * 1e3:8.1f} ms  "
+            f"forward+backward {fwd_bwd * 1e3:8.1f} ms"
+        )
 
 
 def main():
