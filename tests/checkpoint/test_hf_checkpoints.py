@@ -1,0 +1,34 @@
+"""HF transformers Mask2Former checkpoints are detected and aligned by align_state_dict."""
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "modeling"))
+from m2f_hf_pair import hf_m2f_config, tiny_m2f_cfg  # noqa: E402
+
+from maskformer.checkpoint.convert import align_state_dict_with_report  # noqa: E402
+from maskformer.checkpoint.export import export_model  # noqa: E402
+from maskformer.checkpoint.formats import load_checkpoint_file  # noqa: E402
+from maskformer.modeling import build_model  # noqa: E402
+
+transformers = pytest.importorskip("transformers")
+
+
+def test_hf_mask2former_safetensors_aligns_completely(tmp_path):
+    torch.manual_seed(0)
+    hf = transformers.Mask2FormerForUniversalSegmentation(hf_m2f_config("R50"))
+    path = export_model(hf.state_dict(), str(tmp_path / "model.safetensors"))
+    ours = build_model(tiny_m2f_cfg("R50"))
+    aligned, report = align_state_dict_with_report(load_checkpoint_file(path)["model"], ours)
+    assert report.source_format == "hf_mask2former"
+    assert report.is_complete, report.format()
+    ours.load_state_dict(aligned, strict=True)
+    hf_state = hf.state_dict()
+    assert torch.equal(ours.sem_seg_head.predictor.class_embed.weight, hf_state["class_predictor.weight"])
+    assert torch.equal(
+        ours.backbone.stem.conv1.weight,
+        hf_state["model.pixel_level_module.encoder.embedder.embedder.convolution.weight"],
+    )
