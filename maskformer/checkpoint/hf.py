@@ -22,7 +22,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["convert_hf_mask2former_state_dict"]
+__all__ = ["convert_hf_mask2former_state_dict", "convert_hf_maskformer_state_dict"]
 
 Rule = tuple[str, str]
 
@@ -221,6 +221,102 @@ def convert_hf_mask2former_state_dict(state: dict[str, Tensor]) -> dict[str, Ten
         out[f"{predictor_prefix}transformer_self_attention_layers.{layer}.self_attn.in_proj_{param}"] = tensor
     for name, tensor in groups["class"].items():
         out[predictor_prefix + "class_embed." + name] = tensor
+    for name, tensor in groups["criterion"].items():
+        out["criterion." + name] = tensor
+    return out
+
+
+_MF_PIXEL_DECODER_RULES: list[Rule] = [
+    (r"fpn\.stem\.0\.", "layer_{top}."),
+    (r"fpn\.stem\.1\.", "layer_{top}.norm."),
+    (r"fpn\.layers\.(\d+)\.proj\.0\.", "adapter_{level}."),
+    (r"fpn\.layers\.(\d+)\.proj\.1\.", "adapter_{level}.norm."),
+    (r"fpn\.layers\.(\d+)\.block\.0\.", "layer_{level}."),
+    (r"fpn\.layers\.(\d+)\.block\.1\.", "layer_{level}.norm."),
+    (r"mask_projection\.", "mask_features."),
+]
+
+_MF_PREDICTOR_RULES: list[Rule] = [
+    (r"queries_embedder\.", "query_embed."),
+    (r"input_projection\.", "input_proj."),
+    (r"decoder\.layers\.(\d+)\.self_attn\.o_proj\.", "transformer.decoder.layers.\\1.self_attn.out_proj."),
+    (r"decoder\.layers\.(\d+)\.self_attn_layer_norm\.", "transformer.decoder.layers.\\1.norm1."),
+    (
+        r"decoder\.layers\.(\d+)\.encoder_attn\.o_proj\.",
+        "transformer.decoder.layers.\\1.multihead_attn.out_proj.",
+    ),
+    (r"decoder\.layers\.(\d+)\.encoder_attn_layer_norm\.", "transformer.decoder.layers.\\1.norm2."),
+    (r"decoder\.layers\.(\d+)\.mlp\.fc([12])\.", "transformer.decoder.layers.\\1.linear\\2."),
+    (r"decoder\.layers\.(\d+)\.final_layer_norm\.", "transformer.decoder.layers.\\1.norm3."),
+    (r"decoder\.layernorm\.", "transformer.decoder.norm."),
+]
+_MF_ATTN_QKV = re.compile(
+    r"decoder\.layers\.(\d+)\.(self_attn|encoder_attn)\.(q_proj|k_proj|v_proj)\.(weight|bias)$"
+)
+
+
+def _convert_fpn(state: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
+    """HF's FPN counts its lateral layers from the coarsest; ours numbers adapter_i from the finest."""
+    num_layers = 1 + max(
+        (int(m.group(1)) for m in (re.match(r"fpn\.layers\.(\d+)\.", n) for n in state) if m), default=-1
+    )
+
+    def fields(match: re.Match) -> dict:
+        level = num_layers - int(match.group(1)) if match.groups() else 0
+        return {"top": num_layers + 1, "level": level}
+
+    out = {}
+    for name, tensor in state.items():
+        target = _apply_rules(name, _MF_PIXEL_DECODER_RULES, fields)
+        if target is None:
+            raise KeyError(f"HF MaskFormer pixel decoder parameter {name!r} has no known counterpart")
+        out[prefix + target] = tensor
+    return out
+
+
+def convert_hf_maskformer_state_dict(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Converts a ``MaskFormerForInstanceSegmentation`` state dict to our MaskFormer names.
+
+    HF's MaskFormer is the official ``BasePixelDecoder`` (FPN) + ``StandardTransformerDecoder``
+    attending to res5 with no transformer encoder (the ADE20K R50 / Swin configs); the official
+    ``TransformerEncoderPixelDecoder`` variant has no HF counterpart.
+
+    Args:
+        state: HF state dict (ResNet or Swin backbone).
+
+    Returns:
+        State dict for our ``MaskFormer`` with ``BasePixelDecoder`` and ``StandardTransformerDecoder``.
+    """
+    groups = _split_prefixes(
+        state,
+        {
+            "model.pixel_level_module.encoder.": "backbone",
+            "model.pixel_level_module.decoder.": "pixel_decoder",
+            "model.transformer_module.": "predictor",
+            "class_predictor.": "class",
+            "mask_embedder.": "mask",
+            "criterion.": "criterion",
+        },
+    )
+    pixel_prefix, predictor_prefix = "sem_seg_head.pixel_decoder.", "sem_seg_head.predictor."
+    out = _convert_backbone(groups["backbone"])
+    out.update(_convert_fpn(groups["pixel_decoder"], pixel_prefix))
+    predictor = dict(groups["predictor"])
+    qkv: dict[tuple, dict[int, Tensor]] = {}
+    for name in [n for n in predictor if _MF_ATTN_QKV.match(n)]:
+        layer, kind, which, param = _MF_ATTN_QKV.match(name).groups()
+        qkv.setdefault((layer, kind, param), {})[_QKV_ORDER[which]] = predictor.pop(name)
+    out.update(_convert_with(predictor, _MF_PREDICTOR_RULES, predictor_prefix, "transformer module"))
+    for (layer, kind, param), tensor in _fuse(qkv, "decoder attention").items():
+        module = "self_attn" if kind == "self_attn" else "multihead_attn"
+        out[f"{predictor_prefix}transformer.decoder.layers.{layer}.{module}.in_proj_{param}"] = tensor
+    for name, tensor in groups["class"].items():
+        out[predictor_prefix + "class_embed." + name] = tensor
+    for name, tensor in groups["mask"].items():
+        match = re.match(r"(\d+)\.0\.(weight|bias)$", name)
+        if match is None:
+            raise KeyError(f"HF MaskFormer mask_embedder parameter {name!r} has no known counterpart")
+        out[f"{predictor_prefix}mask_embed.layers.{match.group(1)}.{match.group(2)}"] = tensor
     for name, tensor in groups["criterion"].items():
         out["criterion." + name] = tensor
     return out

@@ -144,3 +144,60 @@ def build_pair(backbone: str = "R50", seed: int = 0):
     assert not result.unexpected_keys, result.unexpected_keys
     assert all(k.endswith("relative_position_index") for k in result.missing_keys), result.missing_keys
     return hf, ours
+
+
+def build_maskformer_pair(deep_supervision: bool = True, seed: int = 0):
+    """(HF MaskFormerForInstanceSegmentation, our MaskFormer) in eval mode, same random weights.
+
+    Both: R50 (tiny widths) + FPN pixel decoder + 2-layer DETR decoder on res5, focal + dice on
+    full masks with the MaskFormer weights (class 1, mask 20, dice 1).
+    """
+    from tiny_maskformer import tiny_cfg
+    from transformers import DetrConfig, MaskFormerConfig, MaskFormerForInstanceSegmentation, ResNetConfig
+
+    from maskformer.checkpoint.hf import convert_hf_maskformer_state_dict
+
+    backbone = ResNetConfig(
+        embedding_size=16,
+        hidden_sizes=[32, 64, 128, 256],
+        depths=[3, 4, 6, 3],
+        out_features=["stage1", "stage2", "stage3", "stage4"],
+    )
+    decoder = DetrConfig(
+        d_model=32,
+        decoder_layers=2,
+        decoder_attention_heads=4,
+        decoder_ffn_dim=64,
+        encoder_layers=0,
+        dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        num_queries=6,
+    )
+    config = MaskFormerConfig(
+        backbone_config=backbone,
+        decoder_config=decoder,
+        fpn_feature_size=32,
+        mask_feature_size=32,
+        num_labels=NUM_CLASSES,
+        use_auxiliary_loss=deep_supervision,
+        no_object_weight=0.1,
+        cross_entropy_weight=1.0,
+        mask_weight=20.0,
+        dice_weight=1.0,
+    )
+    torch.manual_seed(seed)
+    hf = MaskFormerForInstanceSegmentation(config).eval()
+    randomize_(hf, seed)
+    cfg = tiny_cfg()
+    cfg.INPUT.FORMAT = "RGB"
+    cfg.MODEL.PIXEL_MEAN = [123.675, 116.28, 103.53]
+    cfg.MODEL.PIXEL_STD = [58.395, 57.12, 57.375]
+    cfg.MODEL.RESNETS.STRIDE_IN_1X1 = False
+    cfg.MODEL.RESNETS.NORM = "FrozenBN"
+    mf = cfg.MODEL.MASK_FORMER
+    mf.DEEP_SUPERVISION = deep_supervision
+    mf.CLASS_WEIGHT, mf.MASK_WEIGHT, mf.DICE_WEIGHT, mf.NO_OBJECT_WEIGHT = 1.0, 20.0, 1.0, 0.1
+    ours = build_model(cfg).eval()
+    ours.load_state_dict(convert_hf_maskformer_state_dict(hf.state_dict()), strict=True)
+    return hf, ours

@@ -7,7 +7,7 @@ the same input. Panoptic post-processing is not compared: HF's does not follow t
 
 import pytest
 import torch
-from m2f_hf_pair import NUM_CLASSES, NUM_QUERIES, build_pair
+from m2f_hf_pair import NUM_CLASSES, NUM_QUERIES, build_maskformer_pair, build_pair
 
 pytest.importorskip("transformers")
 
@@ -131,4 +131,49 @@ def test_training_losses_match_with_same_points(backbone):
     torch.manual_seed(11)
     losses = ours(inputs)
     assert len(losses) == 3 * 4
+    torch.testing.assert_close(sum(losses.values()), theirs.loss, rtol=1e-4, atol=1e-4)
+
+
+def test_maskformer_pixel_decoder_and_final_prediction_match():
+    hf, ours = build_maskformer_pair()
+    x = _normalised(_images(2, 64, 96))
+    with torch.no_grad():
+        theirs = hf(pixel_values=x, output_hidden_states=True, output_auxiliary_logits=True)
+        features = ours.backbone(x)
+        mask_features, _, _ = ours.sem_seg_head.pixel_decoder.forward_features(features)
+        out = ours.sem_seg_head(features)
+        # HF's auxiliary predictions deviate from the official MaskFormer: they read the decoder's
+        # hidden states WITHOUT its final LayerNorm (DETR's return_intermediate applies it) and start
+        # from the decoder input. Ours are the official ones: the shared heads on the normed output.
+        hidden = theirs.transformer_decoder_hidden_states  # (input, after layer 1, after layer 2)
+        hf_aux_logits = hf.class_predictor(hf.model.transformer_module.decoder.layernorm(hidden[1]))
+    torch.testing.assert_close(mask_features, theirs.pixel_decoder_last_hidden_state, **TOL)
+    torch.testing.assert_close(out["pred_logits"], theirs.class_queries_logits, **TOL)
+    torch.testing.assert_close(out["pred_masks"], theirs.masks_queries_logits, **TOL)
+    assert len(out["aux_outputs"]) == 1
+    torch.testing.assert_close(out["aux_outputs"][0]["pred_logits"], hf_aux_logits, **TOL)
+    assert not torch.allclose(theirs.auxiliary_logits[1]["class_queries_logits"], hf_aux_logits, atol=1e-2)
+
+
+def test_maskformer_losses_match_without_deep_supervision():
+    from maskformer.structures import Instances
+
+    hf, ours = build_maskformer_pair(deep_supervision=False)
+    hf.train()
+    hf.model.pixel_level_module.encoder.eval()
+    ours.train()
+    images = _images(2, 64, 96, seed=4)
+    labels, masks = _targets(2, 64, 96)
+    theirs = hf(pixel_values=_normalised(images), mask_labels=[m.float() for m in masks], class_labels=labels)
+    inputs = [
+        {
+            "image": img,
+            "height": 64,
+            "width": 96,
+            "instances": Instances((64, 96), gt_classes=lab, gt_masks=m),
+        }
+        for img, lab, m in zip(images, labels, masks)
+    ]
+    losses = ours(inputs)
+    assert sorted(losses) == ["loss_ce", "loss_dice", "loss_mask"]
     torch.testing.assert_close(sum(losses.values()), theirs.loss, rtol=1e-4, atol=1e-4)
