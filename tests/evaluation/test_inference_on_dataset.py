@@ -42,7 +42,10 @@ def _loader(n=7):
     return [[{"x": float(i)}] for i in range(n)]
 
 
-def test_runs_in_eval_mode_without_grad_and_restores_training(caplog):
+def test_runs_in_eval_mode_without_grad_and_restores_training(caplog, monkeypatch):
+    # setup_logger (run by other tests in the same process) stops propagation to the root logger,
+    # where caplog listens.
+    monkeypatch.setattr(logging.getLogger("maskformer"), "propagate", True)
     model = Doubler().train()
     evaluator = SumEvaluator()
     evaluator.total = 123.0  # stale state must be reset
