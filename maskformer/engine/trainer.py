@@ -250,7 +250,7 @@ class Trainer(TrainerBase):
         if cfg.TEST.AUG.ENABLED:
             from maskformer.inference.tta import SemanticSegmentorWithTTA
 
-            tta_results = cls._evaluate(cfg, SemanticSegmentorWithTTA(cfg, model), evaluators)
+            tta_results = cls._evaluate(cfg, SemanticSegmentorWithTTA(cfg, model), cls._tta_evaluators(cfg))
             results.update({f"{k}_TTA": v for k, v in tta_results.items()})
         if comm.is_main_process() and cfg.OUTPUT_DIR:
             folder = os.path.join(cfg.OUTPUT_DIR, "inference")
@@ -258,6 +258,17 @@ class Trainer(TrainerBase):
             with open(os.path.join(folder, "results.json"), "w") as f:
                 json.dump(results, f, indent=2, default=float)
         return results
+
+    @classmethod
+    def _tta_evaluators(cls, cfg) -> list[Any]:
+        """Semantic-only evaluators for the TTA pass (the TTA model returns ``sem_seg`` only)."""
+        tta_cfg = cfg.clone()
+        tta_cfg.defrost()
+        tta_cfg.MODEL.MASK_FORMER.TEST.SEMANTIC_ON = True
+        tta_cfg.MODEL.MASK_FORMER.TEST.INSTANCE_ON = False
+        tta_cfg.MODEL.MASK_FORMER.TEST.PANOPTIC_ON = False
+        folder = os.path.join(cfg.OUTPUT_DIR, "inference_TTA")
+        return [cls.build_evaluator(tta_cfg, name, os.path.join(folder, name)) for name in cfg.DATASETS.TEST]
 
     @classmethod
     def _evaluate(cls, cfg, model: nn.Module, evaluators: list[Any] | None) -> dict[str, Any]:
