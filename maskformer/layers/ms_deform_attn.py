@@ -54,7 +54,8 @@ def _corner_rows_and_weights(
         attention_weights: ``[N, Lq, M, L, P]``.
 
     Returns:
-        ``rows`` int64 ``[N, Lq, M, L, P, 4]``: rows of the ``[N * S_pad * M, C]`` table made by
+        ``rows`` ``[N, Lq, M, L, P, 4]`` (int32; int64 for tables of 2**31 rows or more): rows
+        of the ``[N * S_pad * M, C]`` table made by
         ``_pad_levels``, and ``weights`` ``[N, Lq, M, L, P, 4]`` = bilinear weight * attention weight.
         Corners outside a level land in its zero border, which gives ``grid_sample``'s zero padding.
     """
@@ -67,15 +68,19 @@ def _corner_rows_and_weights(
     pix = torch.maximum(torch.minimum(sampling_locations * size - 0.5, size), size.new_tensor(-1.0))
     low = pix.floor()
     frac = pix - low
-    low = low.long() + 1  # coordinates in the padded level
-    padded_w = (sizes[:, 0].long() + 3)[:, None]  # [L, 1]
+    # int32 rows halve the memory traffic of the index arithmetic; int64 only for huge tables.
+    index_dtype = (
+        torch.int32 if n * m * sum((h + 3) * (w + 3) for h, w in spatial_shapes) < 2**31 else torch.long
+    )
+    low = low.to(index_dtype) + 1  # coordinates in the padded level
+    padded_w = (sizes[:, 0].to(index_dtype) + 3)[:, None]  # [L, 1]
     starts = [0]
     for h, w in spatial_shapes:
         starts.append(starts[-1] + (h + 3) * (w + 3))
     # Table row of (n, padded position, head) in the [N, S_pad, M, C] layout.
-    level_base = torch.tensor(starts[:-1], device=device)[:, None] * m
-    batch_base = torch.arange(n, device=device).view(n, 1, 1, 1, 1) * (starts[-1] * m)
-    head = torch.arange(m, device=device).view(1, 1, m, 1, 1)
+    level_base = torch.tensor(starts[:-1], dtype=index_dtype, device=device)[:, None] * m
+    batch_base = torch.arange(n, dtype=index_dtype, device=device).view(n, 1, 1, 1, 1) * (starts[-1] * m)
+    head = torch.arange(m, dtype=index_dtype, device=device).view(1, 1, m, 1, 1)
     top_left = (low[..., 1] * padded_w + low[..., 0]) * m + (level_base + batch_base + head)
     corners = torch.cat([padded_w * 0, padded_w * 0 + 1, padded_w, padded_w + 1], dim=-1)[:, None, :] * m
     rows = top_left[..., None] + corners  # corners ordered (y0,x0), (y0,x1), (y1,x0), (y1,x1)
@@ -94,7 +99,8 @@ class _WeightedGather(torch.autograd.Function):
 
     Autograd's own ``embedding_bag`` backward sorts all indices and runs a serial per-sample loop
     (~50x the forward time on CPU); here the weight gradient is a sampled dense-dense product
-    (``sampled_addmm``) on CPU and the table gradient a chunked ``index_add_``.
+    (``sampled_addmm`` on CPU, chunked gathers elsewhere) and the table gradient the transposed
+    gather (entries sorted by table row, one ``embedding_bag``).
     """
 
     @staticmethod
@@ -132,7 +138,11 @@ def _scatter_weighted(grad_out: Tensor, rows: Tensor, weights: Tensor, num_rows:
     torch.cumsum(counts[:-1], 0, out=offsets[1:])
     bag_of_entry = order.div(rows.shape[1], rounding_mode="floor")
     return F.embedding_bag(
-        bag_of_entry, grad_out, offsets, mode="sum", per_sample_weights=weights.reshape(-1)[order]
+        bag_of_entry.to(rows.dtype),
+        grad_out,
+        offsets.to(rows.dtype),
+        mode="sum",
+        per_sample_weights=weights.reshape(-1)[order],
     )
 
 
@@ -141,7 +151,7 @@ def _sampled_dots(grad_out: Tensor, table: Tensor, rows: Tensor) -> Tensor:
     bags, per_bag = rows.shape
     if grad_out.device.type == "cpu":
         # A CSR pattern with one row per bag: sampled_addmm evaluates only the needed dot products.
-        crow = torch.arange(0, bags * per_bag + 1, per_bag, device=rows.device)
+        crow = torch.arange(0, bags * per_bag + 1, per_bag, dtype=rows.dtype, device=rows.device)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
             pattern = torch.sparse_csr_tensor(
