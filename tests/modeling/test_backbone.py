@@ -236,3 +236,19 @@ def test_timm_backbone_contract():
         TimmBackbone(name="not_a_model_xyz")
     with pytest.raises(ValueError, match="MODEL.TIMM.NAME is empty"):
         TimmBackbone(name="")
+
+
+def test_swin_tiny_builds_on_meta_device_with_cpu_names_and_shapes():
+    cfg = get_cfg()
+    cfg.MODEL.BACKBONE.NAME = "D2SwinTransformer"
+    cfg.MODEL.SWIN.DROP_PATH_RATE = 0.3
+    with torch.device("meta"):
+        meta = build_backbone(cfg)
+    assert all(p.is_meta for p in meta.parameters())
+    assert state_shapes(meta) == state_shapes(build_backbone(cfg))
+
+
+def test_swin_stochastic_depth_rates_rise_linearly_to_the_configured_rate():
+    model = D2SwinTransformer(embed_dim=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 2, 4), drop_path_rate=0.35)
+    rates = [blk.drop_path for stage in model.layers for blk in stage.blocks]
+    assert rates == pytest.approx(torch.linspace(0, 0.35, 8).tolist(), abs=1e-7)

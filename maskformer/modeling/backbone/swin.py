@@ -81,7 +81,9 @@ class D2SwinTransformer(Backbone):
             self.absolute_pos_embed = nn.Parameter(torch.zeros(1, embed_dim, side, side))
             nn.init.trunc_normal_(self.absolute_pos_embed, std=0.02)
         self.pos_drop = nn.Dropout(drop_rate)
-        rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        # Plain Python (not torch.linspace) so the model also builds under ``torch.device("meta")``.
+        num_blocks = sum(depths)
+        rates = [drop_path_rate * i / max(num_blocks - 1, 1) for i in range(num_blocks)]
         self.layers = nn.ModuleList(
             SwinStage(
                 self.num_features[i],
