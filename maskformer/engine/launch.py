@@ -4,6 +4,7 @@
 process group and calls ``main(*args)``. Without CUDA, N means N CPU processes (gloo). When the
 script was started by ``torchrun`` (``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` set), the process
 group is initialised from the environment and ``main`` runs directly in this process.
+``backend="gloo"`` runs CPU processes on a machine with GPUs (e.g. ``MODEL.DEVICE cpu``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch.multiprocessing as mp
 
 from maskformer.utils import comm
 
-__all__ = ["DEFAULT_TIMEOUT", "launch"]
+__all__ = ["DEFAULT_TIMEOUT", "launch", "resolve_backend"]
 
 DEFAULT_TIMEOUT = datetime.timedelta(minutes=30)
 logger = logging.getLogger(__name__)
@@ -38,8 +39,28 @@ def _started_by_torchrun() -> bool:
     return all(k in os.environ for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
 
 
-def _backend() -> str:
-    return "nccl" if torch.cuda.is_available() else "gloo"
+def resolve_backend(backend: str | None, num_local_processes: int) -> str:
+    """The process-group backend to use.
+
+    Args:
+        backend: ``"nccl"``, ``"gloo"``, or None to choose: nccl when CUDA is available and every
+            local process gets its own GPU, else gloo (CPU processes).
+        num_local_processes: processes on this machine.
+
+    Returns:
+        The backend name.
+
+    Raises:
+        ValueError: for a backend other than nccl/gloo/None, or nccl without CUDA.
+    """
+    if backend is None:
+        fits = torch.cuda.is_available() and num_local_processes <= torch.cuda.device_count()
+        return "nccl" if fits else "gloo"
+    if backend not in ("nccl", "gloo"):
+        raise ValueError(f"launch(backend={backend!r}) is not supported; use 'nccl', 'gloo' or None.")
+    if backend == "nccl" and not torch.cuda.is_available():
+        raise ValueError("launch(backend='nccl') needs CUDA, which is not available; use 'gloo' or None.")
+    return backend
 
 
 def _join_group(
@@ -49,9 +70,10 @@ def _join_group(
     local_rank: int,
     local_size: int,
     timeout: datetime.timedelta,
+    backend: str,
 ) -> None:
-    """Initialises the global process group, the per-machine group, and the CUDA device."""
-    if torch.cuda.is_available():
+    """Initialises the global process group, the per-machine group, and (nccl) the CUDA device."""
+    if backend == "nccl":
         if local_rank >= torch.cuda.device_count():
             raise RuntimeError(
                 f"Process with local rank {local_rank} needs a GPU, but only {torch.cuda.device_count()} "
@@ -59,7 +81,7 @@ def _join_group(
             )
         torch.cuda.set_device(local_rank)
     dist.init_process_group(
-        backend=_backend(), init_method=init_method, world_size=world_size, rank=rank, timeout=timeout
+        backend=backend, init_method=init_method, world_size=world_size, rank=rank, timeout=timeout
     )
     # Every process must create every machine's group, in the same order.
     for machine in range(world_size // local_size):
@@ -79,20 +101,24 @@ def _worker(
     dist_url: str,
     args: tuple,
     timeout: datetime.timedelta,
+    backend: str,
 ) -> None:
     rank = machine_rank * num_gpus_per_machine + local_rank
-    _join_group(dist_url, world_size, rank, local_rank, num_gpus_per_machine, timeout)
+    _join_group(dist_url, world_size, rank, local_rank, num_gpus_per_machine, timeout, backend)
     try:
         main_func(*args)
     finally:
         dist.destroy_process_group()
 
 
-def _run_under_torchrun(main_func: Callable[..., Any], args: tuple, timeout: datetime.timedelta) -> None:
+def _run_under_torchrun(
+    main_func: Callable[..., Any], args: tuple, timeout: datetime.timedelta, backend: str | None
+) -> None:
     world_size = int(os.environ["WORLD_SIZE"])
     local_size = int(os.environ.get("LOCAL_WORLD_SIZE", world_size))
     rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
-    _join_group("env://", world_size, rank, local_rank, local_size, timeout)
+    backend = resolve_backend(backend, local_size)
+    _join_group("env://", world_size, rank, local_rank, local_size, timeout, backend)
     try:
         main_func(*args)
     finally:
@@ -107,6 +133,7 @@ def launch(
     dist_url: str | None = None,
     args: tuple = (),
     timeout: datetime.timedelta = DEFAULT_TIMEOUT,
+    backend: str | None = None,
 ) -> None:
     """Runs ``main_func(*args)`` in one process per device across machines.
 
@@ -119,14 +146,19 @@ def launch(
             picks a free local port.
         args: arguments of ``main_func``.
         timeout: timeout of collective operations.
+        backend: ``"nccl"`` (one GPU per process), ``"gloo"`` (CPU processes, also on a machine
+            with GPUs, e.g. for ``MODEL.DEVICE cpu``), or None: nccl when CUDA is available and
+            ``num_gpus_per_machine`` GPUs are visible, else gloo.
 
     Raises:
-        ValueError: for ``dist_url="auto"`` with several machines, or a missing dist_url.
+        ValueError: for ``dist_url="auto"`` with several machines, a missing dist_url, or an
+            unsupported backend.
     """
     if _started_by_torchrun():
-        _run_under_torchrun(main_func, args, timeout)
+        _run_under_torchrun(main_func, args, timeout, backend)
         return
     world_size = num_machines * num_gpus_per_machine
+    backend = resolve_backend(backend, num_gpus_per_machine)
     if world_size <= 1:
         main_func(*args)
         return
@@ -141,7 +173,7 @@ def launch(
     mp.start_processes(
         _worker,
         nprocs=num_gpus_per_machine,
-        args=(main_func, world_size, num_gpus_per_machine, machine_rank, dist_url, args, timeout),
+        args=(main_func, world_size, num_gpus_per_machine, machine_rank, dist_url, args, timeout, backend),
         daemon=False,
         start_method="spawn",
     )

@@ -8,6 +8,7 @@ from torch import nn
 from toy_engine import ToyModel, toy_stream
 
 from maskformer.engine import SimpleTrainer, create_ddp_model, launch
+from maskformer.engine.launch import resolve_backend
 from maskformer.utils import comm
 from maskformer.utils.events import EventStorage
 
@@ -79,3 +80,24 @@ def test_single_process_runs_in_place_and_auto_url_needs_one_machine():
     assert box == [(1, 0, False)]
     with pytest.raises(ValueError, match="one machine only"):
         launch(_torchrun_main, num_gpus_per_machine=2, num_machines=2, dist_url="auto")
+
+
+@pytest.mark.parametrize(
+    "cuda,gpus,procs,expected",
+    [(False, 0, 2, "gloo"), (True, 8, 8, "nccl"), (True, 1, 2, "gloo"), (True, 2, 1, "nccl")],
+)
+def test_default_backend_is_nccl_only_when_every_process_gets_a_gpu(monkeypatch, cuda, gpus, procs, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    assert resolve_backend(None, procs) == expected
+    assert resolve_backend("gloo", procs) == "gloo"  # CPU processes on a GPU machine
+
+
+def test_backend_errors_name_the_value_and_the_choices(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="'mpi'.*'nccl', 'gloo' or None"):
+        resolve_backend("mpi", 1)
+    with pytest.raises(ValueError, match="needs CUDA"):
+        resolve_backend("nccl", 1)
+    with pytest.raises(ValueError, match="'mpi'"):
+        launch(_torchrun_main, num_gpus_per_machine=1, args=([],), backend="mpi")
