@@ -19,6 +19,7 @@ with ``warmup(t) = 1`` for ``t >= warmup_iters``, else ``warmup_factor`` ("const
 from __future__ import annotations
 
 import bisect
+import logging
 import math
 
 import torch
@@ -27,6 +28,7 @@ from torch.optim.lr_scheduler import LRScheduler
 __all__ = ["WarmupCosineLR", "WarmupMultiStepLR", "WarmupPolyLR", "warmup_factor_at_iter"]
 
 WARMUP_METHODS = ("constant", "linear")
+logger = logging.getLogger(__name__)
 
 
 def warmup_factor_at_iter(method: str, it: int, warmup_iters: int, warmup_factor: float) -> float:
@@ -74,7 +76,15 @@ class _WarmupLR(LRScheduler):
 
         torch only updates the lrs at the next ``step()``; setting them now makes a resumed
         first iteration use the right lr whatever order optimizer and scheduler are loaded in.
+        Like Detectron2, the checkpoint's schedule is kept; a different ``max_iters`` is warned about.
         """
+        saved, configured = state_dict.get("max_iters"), getattr(self, "max_iters", None)
+        if saved is not None and configured is not None and saved != configured:
+            logger.warning(
+                f"The resumed LR scheduler was built for SOLVER.MAX_ITER={saved}, but the config has "
+                f"SOLVER.MAX_ITER={configured}; keeping the checkpoint's schedule (max_iters={saved}). "
+                "Start a new run (without --resume) to use the configured schedule."
+            )
         super().load_state_dict(state_dict)
         lrs = self.get_lr()
         for group, lr in zip(self.optimizer.param_groups, lrs):

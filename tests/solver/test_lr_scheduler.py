@@ -1,5 +1,6 @@
 """LR values at given iterations against the closed-form formulas."""
 
+import logging
 import math
 
 import pytest
@@ -66,6 +67,39 @@ def test_state_dict_round_trip_continues_the_schedule():
     reference = _lrs(sched, 5)
     restored = WarmupPolyLR(_optimizer(), max_iters=20, warmup_iters=3, power=0.9)
     restored.load_state_dict(state)
+    assert _lrs(restored, 5) == pytest.approx(reference)
+
+
+class _Records(logging.Handler):
+    """Collects records of one logger directly (independent of propagation set by other tests)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.mark.parametrize("cls", [WarmupPolyLR, WarmupCosineLR])
+def test_resume_with_another_max_iter_warns_and_keeps_the_checkpoint_schedule(cls):
+    saved = cls(_optimizer(), max_iters=20, warmup_iters=0)
+    _lrs(saved, 7)
+    reference = _lrs(cls(_optimizer(), max_iters=20, warmup_iters=0), 12)[7:]
+    records = _Records()
+    log = logging.getLogger("maskformer.solver.lr_scheduler")
+    log.addHandler(records)
+    try:
+        same = cls(_optimizer(), max_iters=20, warmup_iters=0)
+        same.load_state_dict(saved.state_dict())
+        assert records.messages == []
+        restored = cls(_optimizer(), max_iters=50, warmup_iters=0)
+        restored.load_state_dict(saved.state_dict())
+    finally:
+        log.removeHandler(records)
+    assert len(records.messages) == 1
+    assert "SOLVER.MAX_ITER=20" in records.messages[0] and "SOLVER.MAX_ITER=50" in records.messages[0]
+    assert restored.max_iters == 20
     assert _lrs(restored, 5) == pytest.approx(reference)
 
 
