@@ -9,7 +9,8 @@ from maskformer.config import configurable
 from maskformer.layers import Conv2d, c2_xavier_fill
 from maskformer.structures import ShapeSpec
 
-from ..transformer_decoder.detr_transformer import TransformerEncoder, xavier_init_matrices
+from ..transformer_decoder.detr_transformer import TransformerEncoder
+from ..transformer_decoder.layers import xavier_init_matrices
 from ..transformer_decoder.position_encoding import PositionEmbeddingSine
 from .build import PIXEL_DECODER_REGISTRY
 from .fpn import BasePixelDecoder

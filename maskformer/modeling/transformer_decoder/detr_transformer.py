@@ -7,14 +7,7 @@ from torch import nn
 
 from .layers import TransformerDecoderLayer, TransformerEncoderLayer
 
-__all__ = ["TransformerDecoder", "TransformerEncoder", "xavier_init_matrices"]
-
-
-def xavier_init_matrices(module: nn.Module) -> None:
-    """Xavier-uniform initialisation of every matrix of ``module`` (DETR's transformer init)."""
-    for p in module.parameters():
-        if p.dim() > 1:
-            nn.init.xavier_uniform_(p)
+__all__ = ["TransformerDecoder", "TransformerEncoder"]
 
 
 class TransformerEncoder(nn.Module):

@@ -7,6 +7,8 @@ checkpoints load unchanged.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -19,13 +21,45 @@ __all__ = [
     "SelfAttentionLayer",
     "TransformerDecoderLayer",
     "TransformerEncoderLayer",
+    "residual",
     "with_pos_embed",
+    "xavier_init_matrices",
 ]
 
 
 def with_pos_embed(x: torch.Tensor, pos: torch.Tensor | None) -> torch.Tensor:
     """Adds a positional embedding if there is one (DETR adds it to queries and keys, not values)."""
     return x if pos is None else x + pos
+
+
+def residual(
+    x: torch.Tensor, norm: nn.Module, pre_norm: bool, branch: Callable[[torch.Tensor], torch.Tensor]
+) -> torch.Tensor:
+    """``x + branch(.)`` with the LayerNorm before the branch (pre-norm) or after the sum (post-norm).
+
+    Args:
+        x: ``[L, B, C]`` residual stream.
+        norm: the block's LayerNorm.
+        pre_norm: normalise the branch input (True) or the sum (False).
+        branch: the block's body, dropout on its output included.
+
+    Returns:
+        ``[L, B, C]``.
+    """
+    out = x + branch(norm(x) if pre_norm else x)
+    return out if pre_norm else norm(out)
+
+
+def _ffn(x: torch.Tensor, linear1: nn.Linear, dropout: nn.Dropout, linear2: nn.Linear) -> torch.Tensor:
+    # The official FFN body: dropout after the ReLU, before the second projection.
+    return linear2(dropout(F.relu(linear1(x))))
+
+
+def xavier_init_matrices(module: nn.Module) -> None:
+    """Xavier-uniform initialisation of every matrix of ``module`` (DETR's transformer init)."""
+    for p in module.parameters():
+        if p.dim() > 1:
+            nn.init.xavier_uniform_(p)
 
 
 class MultiheadAttention(nn.Module):
@@ -128,13 +162,6 @@ class MultiheadAttention(nn.Module):
         return self.out_proj(out)
 
 
-def _xavier_init(module: nn.Module) -> None:
-    # The official layers re-initialise every matrix with Xavier-uniform.
-    for p in module.parameters():
-        if p.dim() > 1:
-            nn.init.xavier_uniform_(p)
-
-
 class SelfAttentionLayer(nn.Module):
     """Residual self-attention over the queries, post- or pre-norm (Mask2Former decoder block).
 
@@ -153,7 +180,7 @@ class SelfAttentionLayer(nn.Module):
         self.norm = nn.LayerNorm(d_model)
         self.dropout = nn.Dropout(dropout)
         self.normalize_before = normalize_before
-        _xavier_init(self)
+        xavier_init_matrices(self)
 
     def forward(
         self,
@@ -163,10 +190,12 @@ class SelfAttentionLayer(nn.Module):
         query_pos: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``tgt`` ``[Q, B, C]`` (+ ``query_pos`` ``[Q, B, C]``) -> ``[Q, B, C]``."""
-        x = self.norm(tgt) if self.normalize_before else tgt
-        q = k = with_pos_embed(x, query_pos)
-        out = tgt + self.dropout(self.self_attn(q, k, x, tgt_mask, tgt_key_padding_mask))
-        return out if self.normalize_before else self.norm(out)
+
+        def branch(x: torch.Tensor) -> torch.Tensor:
+            q = k = with_pos_embed(x, query_pos)
+            return self.dropout(self.self_attn(q, k, x, tgt_mask, tgt_key_padding_mask))
+
+        return residual(tgt, self.norm, self.normalize_before, branch)
 
 
 class CrossAttentionLayer(nn.Module):
@@ -187,7 +216,7 @@ class CrossAttentionLayer(nn.Module):
         self.norm = nn.LayerNorm(d_model)
         self.dropout = nn.Dropout(dropout)
         self.normalize_before = normalize_before
-        _xavier_init(self)
+        xavier_init_matrices(self)
 
     def forward(
         self,
@@ -199,16 +228,18 @@ class CrossAttentionLayer(nn.Module):
         query_pos: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``tgt`` ``[Q, B, C]`` attends to ``memory`` ``[S, B, C]`` (+ ``pos``) -> ``[Q, B, C]``."""
-        x = self.norm(tgt) if self.normalize_before else tgt
-        attended = self.multihead_attn(
-            with_pos_embed(x, query_pos),
-            with_pos_embed(memory, pos),
-            memory,
-            memory_mask,
-            memory_key_padding_mask,
-        )
-        out = tgt + self.dropout(attended)
-        return out if self.normalize_before else self.norm(out)
+
+        def branch(x: torch.Tensor) -> torch.Tensor:
+            attended = self.multihead_attn(
+                with_pos_embed(x, query_pos),
+                with_pos_embed(memory, pos),
+                memory,
+                memory_mask,
+                memory_key_padding_mask,
+            )
+            return self.dropout(attended)
+
+        return residual(tgt, self.norm, self.normalize_before, branch)
 
 
 class FFNLayer(nn.Module):
@@ -230,13 +261,15 @@ class FFNLayer(nn.Module):
         self.linear2 = nn.Linear(dim_feedforward, d_model)
         self.norm = nn.LayerNorm(d_model)
         self.normalize_before = normalize_before
-        _xavier_init(self)
+        xavier_init_matrices(self)
 
     def forward(self, tgt: torch.Tensor) -> torch.Tensor:
         """``[Q, B, C]`` -> ``[Q, B, C]``."""
-        x = self.norm(tgt) if self.normalize_before else tgt
-        out = tgt + self.dropout(self.linear2(self.dropout(F.relu(self.linear1(x)))))
-        return out if self.normalize_before else self.norm(out)
+
+        def branch(x: torch.Tensor) -> torch.Tensor:
+            return self.dropout(_ffn(x, self.linear1, self.dropout, self.linear2))
+
+        return residual(tgt, self.norm, self.normalize_before, branch)
 
 
 class MLP(nn.Module):
@@ -306,15 +339,16 @@ class TransformerEncoderLayer(nn.Module):
         pos: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``src`` ``[S, B, C]`` (+ ``pos``; padding mask ``[B, S]``) -> ``[S, B, C]``."""
-        pre = self.normalize_before
-        x = self.norm1(src) if pre else src
-        q = k = with_pos_embed(x, pos)
-        src = src + self.dropout1(self.self_attn(q, k, x, src_mask, src_key_padding_mask))
-        if not pre:
-            src = self.norm1(src)
-        x = self.norm2(src) if pre else src
-        src = src + self.dropout2(self.linear2(self.dropout(F.relu(self.linear1(x)))))
-        return src if pre else self.norm2(src)
+
+        def attend(x: torch.Tensor) -> torch.Tensor:
+            q = k = with_pos_embed(x, pos)
+            return self.dropout1(self.self_attn(q, k, x, src_mask, src_key_padding_mask))
+
+        def feed_forward(x: torch.Tensor) -> torch.Tensor:
+            return self.dropout2(_ffn(x, self.linear1, self.dropout, self.linear2))
+
+        src = residual(src, self.norm1, self.normalize_before, attend)
+        return residual(src, self.norm2, self.normalize_before, feed_forward)
 
 
 class TransformerDecoderLayer(nn.Module):
@@ -373,19 +407,25 @@ class TransformerDecoderLayer(nn.Module):
         Returns:
             ``[Q, B, C]``.
         """
+
+        def self_attend(x: torch.Tensor) -> torch.Tensor:
+            q = k = with_pos_embed(x, query_pos)
+            return self.dropout1(self.self_attn(q, k, x))
+
+        def cross_attend(x: torch.Tensor) -> torch.Tensor:
+            attended = self.multihead_attn(
+                with_pos_embed(x, query_pos),
+                with_pos_embed(memory, pos),
+                memory,
+                None,
+                memory_key_padding_mask,
+            )
+            return self.dropout2(attended)
+
+        def feed_forward(x: torch.Tensor) -> torch.Tensor:
+            return self.dropout3(_ffn(x, self.linear1, self.dropout, self.linear2))
+
         pre = self.normalize_before
-        x = self.norm1(tgt) if pre else tgt
-        q = k = with_pos_embed(x, query_pos)
-        tgt = tgt + self.dropout1(self.self_attn(q, k, x))
-        if not pre:
-            tgt = self.norm1(tgt)
-        x = self.norm2(tgt) if pre else tgt
-        attended = self.multihead_attn(
-            with_pos_embed(x, query_pos), with_pos_embed(memory, pos), memory, None, memory_key_padding_mask
-        )
-        tgt = tgt + self.dropout2(attended)
-        if not pre:
-            tgt = self.norm2(tgt)
-        x = self.norm3(tgt) if pre else tgt
-        tgt = tgt + self.dropout3(self.linear2(self.dropout(F.relu(self.linear1(x)))))
-        return tgt if pre else self.norm3(tgt)
+        tgt = residual(tgt, self.norm1, pre, self_attend)
+        tgt = residual(tgt, self.norm2, pre, cross_attend)
+        return residual(tgt, self.norm3, pre, feed_forward)

@@ -10,8 +10,8 @@ from maskformer.config import configurable
 from maskformer.layers import Conv2d, c2_xavier_fill
 
 from .build import TRANSFORMER_DECODER_REGISTRY
-from .detr_transformer import TransformerDecoder, TransformerEncoder, xavier_init_matrices
-from .layers import MLP
+from .detr_transformer import TransformerDecoder, TransformerEncoder
+from .layers import MLP, xavier_init_matrices
 from .position_encoding import PositionEmbeddingSine
 
 __all__ = ["StandardTransformerDecoder"]
