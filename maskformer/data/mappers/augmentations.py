@@ -19,6 +19,7 @@ __all__ = [
     "mask_former_augmentations",
     "test_augmentations",
     "train_ignore_label",
+    "train_mapper_kwargs",
 ]
 
 
@@ -29,6 +30,17 @@ def train_ignore_label(cfg) -> int:
         if ignore is not None:
             return int(ignore)
     return int(cfg.MODEL.SEM_SEG_HEAD.IGNORE_VALUE)
+
+
+def train_mapper_kwargs(cfg, is_train: bool, augmentations: list[Augmentation]) -> dict:
+    """The :class:`MapperBase` keyword arguments every config-built mapper shares."""
+    return {
+        "is_train": is_train,
+        "augmentations": augmentations,
+        "image_format": cfg.INPUT.FORMAT,
+        "ignore_label": train_ignore_label(cfg),
+        "size_divisibility": cfg.INPUT.SIZE_DIVISIBILITY,
+    }
 
 
 def flip_augmentation(cfg) -> list[Augmentation]:

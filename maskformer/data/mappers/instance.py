@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from maskformer.config import configurable
-from maskformer.data.mappers.augmentations import mask_former_augmentations, train_ignore_label
+from maskformer.data.mappers.augmentations import mask_former_augmentations, train_mapper_kwargs
 from maskformer.data.mappers.base import DATASET_MAPPER_REGISTRY, MapperBase, masks_to_instances
 from maskformer.structures import Instances
 from maskformer.structures.masks import segmentation_to_bitmask
@@ -30,13 +30,7 @@ class InstanceMapper(MapperBase):
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True) -> dict:
-        return {
-            "is_train": is_train,
-            "augmentations": mask_former_augmentations(cfg, crop_constraint=False),
-            "image_format": cfg.INPUT.FORMAT,
-            "ignore_label": train_ignore_label(cfg),
-            "size_divisibility": cfg.INPUT.SIZE_DIVISIBILITY,
-        }
+        return train_mapper_kwargs(cfg, is_train, mask_former_augmentations(cfg, crop_constraint=False))
 
     def read_maps(self, record, image_hw):
         if "annotations" not in record:

@@ -6,22 +6,12 @@ Same targets as :class:`InstanceMapper` / :class:`PanopticMapper`; only the augm
 
 from __future__ import annotations
 
-from maskformer.data.mappers.augmentations import lsj_augmentations, train_ignore_label
+from maskformer.data.mappers.augmentations import lsj_augmentations, train_mapper_kwargs
 from maskformer.data.mappers.base import DATASET_MAPPER_REGISTRY
 from maskformer.data.mappers.instance import InstanceMapper
 from maskformer.data.mappers.panoptic import PanopticMapper
 
 __all__ = ["LSJInstanceMapper", "LSJPanopticMapper"]
-
-
-def _lsj_kwargs(cfg, is_train: bool) -> dict:
-    return {
-        "is_train": is_train,
-        "augmentations": lsj_augmentations(cfg),
-        "image_format": cfg.INPUT.FORMAT,
-        "ignore_label": train_ignore_label(cfg),
-        "size_divisibility": cfg.INPUT.SIZE_DIVISIBILITY,
-    }
 
 
 @DATASET_MAPPER_REGISTRY.register(name="coco_instance_lsj")
@@ -30,7 +20,7 @@ class LSJInstanceMapper(InstanceMapper):
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True) -> dict:
-        return _lsj_kwargs(cfg, is_train)
+        return train_mapper_kwargs(cfg, is_train, lsj_augmentations(cfg))
 
 
 @DATASET_MAPPER_REGISTRY.register(name="coco_panoptic_lsj")
@@ -39,4 +29,4 @@ class LSJPanopticMapper(PanopticMapper):
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True) -> dict:
-        return _lsj_kwargs(cfg, is_train)
+        return train_mapper_kwargs(cfg, is_train, lsj_augmentations(cfg))

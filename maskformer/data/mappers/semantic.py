@@ -7,7 +7,7 @@ import torch
 
 from maskformer.config import configurable
 from maskformer.data.image_io import read_label_map
-from maskformer.data.mappers.augmentations import mask_former_augmentations, train_ignore_label
+from maskformer.data.mappers.augmentations import mask_former_augmentations, train_mapper_kwargs
 from maskformer.data.mappers.base import DATASET_MAPPER_REGISTRY, MapperBase, masks_to_instances
 from maskformer.structures import Instances
 
@@ -33,14 +33,8 @@ class SemanticMapper(MapperBase):
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True) -> dict:
-        return {
-            "is_train": is_train,
-            "augmentations": mask_former_augmentations(cfg),
-            "image_format": cfg.INPUT.FORMAT,
-            "ignore_label": train_ignore_label(cfg),
-            "size_divisibility": cfg.INPUT.SIZE_DIVISIBILITY,
-            "num_classes": cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
-        }
+        kwargs = train_mapper_kwargs(cfg, is_train, mask_former_augmentations(cfg))
+        return {**kwargs, "num_classes": cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES}
 
     def read_maps(self, record, image_hw):
         if "sem_seg_file_name" not in record:
