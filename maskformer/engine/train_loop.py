@@ -197,20 +197,33 @@ class SimpleTrainer(TrainerBase):
             raise TypeError(f"In training mode the model must return a loss dict, not {type(loss_dict)}.")
         return dict(loss_dict)
 
-    def run_step(self) -> None:
-        assert self.model.training, "SimpleTrainer: the model was switched to eval mode"
+    def start_step(self) -> tuple[Any, float]:
+        """Checks the model is training, draws the next batch and clears the gradients.
+
+        Returns:
+            The batch and the seconds spent waiting for it.
+        """
+        assert self.model.training, f"{type(self).__name__}: the model was switched to eval mode"
         start = time.perf_counter()
         data = self.next_batch()
         data_time = time.perf_counter() - start
-
         self.optimizer.zero_grad(set_to_none=True)
-        loss_dict = self.forward_losses(data)
-        losses = sum(loss_dict.values())
+        return data, data_time
+
+    def finish_step(
+        self, losses: torch.Tensor, loss_dict: Mapping[str, torch.Tensor], data_time: float
+    ) -> None:
+        """Backward, optional gradient clipping, metrics, and the (unscaled) optimizer step."""
         losses.backward()
         if self.grad_clipper is not None:
             self.grad_clipper(self.model.parameters())
         self.write_metrics(loss_dict, data_time)
         self.optimizer.step()
+
+    def run_step(self) -> None:
+        data, data_time = self.start_step()
+        loss_dict = self.forward_losses(data)
+        self.finish_step(sum(loss_dict.values()), loss_dict, data_time)
 
     def write_metrics(self, loss_dict: Mapping[str, torch.Tensor], data_time: float) -> None:
         """Puts ``data_time`` (max over processes), every loss and ``total_loss`` (means) in storage.
@@ -276,21 +289,12 @@ class AMPTrainer(SimpleTrainer):
         self.grad_scaler = grad_scaler
 
     def run_step(self) -> None:
-        assert self.model.training, "AMPTrainer: the model was switched to eval mode"
-        start = time.perf_counter()
-        data = self.next_batch()
-        data_time = time.perf_counter() - start
-
-        self.optimizer.zero_grad(set_to_none=True)
+        data, data_time = self.start_step()
         with torch.autocast(device_type=self.device_type, dtype=self.precision):
             loss_dict = self.forward_losses(data)
             losses = sum(loss_dict.values())
         if self.grad_scaler is None:
-            losses.backward()
-            if self.grad_clipper is not None:
-                self.grad_clipper(self.model.parameters())
-            self.write_metrics(loss_dict, data_time)
-            self.optimizer.step()
+            self.finish_step(losses, loss_dict, data_time)
             return
         self.grad_scaler.scale(losses).backward()
         if self.grad_clipper is not None:
