@@ -13,7 +13,6 @@ nearest labels), as the official conversion does. Classes of the 847-class table
 
 from __future__ import annotations
 
-import argparse
 import os
 import pickle
 
@@ -22,7 +21,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from maskformer.data.datasets.builtin import datasets_root
+from maskformer.data.datasets.builtin import datasets_root, root_argument_parser
 from maskformer.data.datasets.metadata import load_categories
 
 IGNORE = 65535
@@ -78,8 +77,5 @@ def convert(root: str) -> int:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--root", default=None, help="datasets root (default: $MASKFORMER_DATASETS / ./datasets)"
-    )
+    parser = root_argument_parser(__doc__)
     print(f"wrote {convert(datasets_root(parser.parse_args().root))} images")

@@ -16,7 +16,6 @@ in R and the instance index in G (0 = none). Categories map to the 150 classes w
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 
@@ -24,7 +23,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from maskformer.data.datasets.builtin import datasets_root
+from maskformer.data.datasets.builtin import datasets_root, root_argument_parser
 from maskformer.data.datasets.metadata import load_categories
 from maskformer.data.image_io import id2rgb
 from maskformer.structures.masks import bitmask_to_rle
@@ -134,10 +133,7 @@ def convert_split(root: str, split: str) -> tuple[dict, dict]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--root", default=None, help="datasets root (default: $MASKFORMER_DATASETS / ./datasets)"
-    )
+    parser = root_argument_parser(__doc__)
     root = datasets_root(parser.parse_args().root)
     for split in _SPLITS:
         convert_split(root, split)

@@ -8,14 +8,13 @@ writes ``ADEChallengeData2016/annotations_detectron2/{training,validation}/*.png
 
 from __future__ import annotations
 
-import argparse
 import os
 
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from maskformer.data.datasets.builtin import datasets_root
+from maskformer.data.datasets.builtin import datasets_root, root_argument_parser
 
 
 def shift_labels(labels: np.ndarray) -> np.ndarray:
@@ -45,8 +44,5 @@ def convert(root: str) -> int:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--root", default=None, help="datasets root (default: $MASKFORMER_DATASETS / ./datasets)"
-    )
+    parser = root_argument_parser(__doc__)
     print(f"wrote {convert(datasets_root(parser.parse_args().root))} label maps")

@@ -9,7 +9,6 @@ id of its category (order of the 133-category table), void pixels 255.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import os
@@ -19,7 +18,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from maskformer.data.datasets.builtin import datasets_root
+from maskformer.data.datasets.builtin import datasets_root, root_argument_parser
 from maskformer.data.datasets.metadata import load_categories
 from maskformer.data.image_io import read_panoptic_ids
 
@@ -65,10 +64,7 @@ def convert(root: str, splits: tuple[str, ...] = ("train2017", "val2017"), worke
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--root", default=None, help="datasets root (default: $MASKFORMER_DATASETS / ./datasets)"
-    )
+    parser = root_argument_parser(__doc__)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
     print(f"wrote {convert(datasets_root(args.root), workers=args.workers)} semantic PNGs")

@@ -6,6 +6,7 @@ read when a split is loaded, so registering splits whose data is absent is harml
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 
@@ -26,7 +27,7 @@ from maskformer.data.datasets.metadata import (
 from maskformer.data.datasets.register_shapes import register_shapes
 from maskformer.data.datasets.sem_seg import register_sem_seg
 
-__all__ = ["datasets_root", "register_builtin_datasets"]
+__all__ = ["datasets_root", "register_builtin_datasets", "root_argument_parser"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,19 @@ def datasets_root(root: str | None = None) -> str:
     return os.path.expanduser(
         os.environ.get("MASKFORMER_DATASETS") or os.environ.get("DETECTRON2_DATASETS") or "datasets"
     )
+
+
+def root_argument_parser(doc: str) -> argparse.ArgumentParser:
+    """The command line of the ``datasets/prepare_*.py`` scripts: ``--root`` (see :func:`datasets_root`).
+
+    Args:
+        doc: the script's docstring; its first line describes the command.
+    """
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument(
+        "--root", default=None, help="datasets root (default: $MASKFORMER_DATASETS / ./datasets)"
+    )
+    return parser
 
 
 def _register_coco(root: str) -> None:
