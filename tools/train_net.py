@@ -23,12 +23,18 @@ from maskformer.engine.visualize import save_prediction_visualizations
 from maskformer.utils import comm
 
 
-def setup(args: argparse.Namespace) -> CfgNode:
-    """Loads the config file and the command-line overrides, then sets up logging and seeds."""
+def load_config(args: argparse.Namespace) -> CfgNode:
+    """The config file plus the command-line overrides, frozen."""
     cfg = get_cfg()
     cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(args.opts)
     cfg.freeze()
+    return cfg
+
+
+def setup(args: argparse.Namespace) -> CfgNode:
+    """Loads the config, then sets up the output dir, logging and seeds of this process."""
+    cfg = load_config(args)
     default_setup(cfg, args)
     return cfg
 
@@ -60,4 +66,6 @@ if __name__ == "__main__":
         machine_rank=args.machine_rank,
         dist_url=args.dist_url,
         args=(args,),
+        # CPU models talk over gloo even on a machine that has GPUs.
+        backend="gloo" if load_config(args).MODEL.DEVICE == "cpu" else None,
     )

@@ -240,7 +240,8 @@ class Trainer(TrainerBase):
         Args:
             cfg: the config.
             model: the model (eval mode is set by ``inference_on_dataset``).
-            evaluators: one evaluator per test dataset, or None to build them.
+            evaluators: one evaluator per test dataset, or None to build them (given evaluators
+                also score the TTA pass, whose outputs hold ``sem_seg`` only).
 
         Returns:
             ``{dataset_name: {task: {metric: value}}}``, or ``{task: {metric: value}}`` with one
@@ -250,7 +251,8 @@ class Trainer(TrainerBase):
         if cfg.TEST.AUG.ENABLED:
             from maskformer.inference.tta import SemanticSegmentorWithTTA
 
-            tta_results = cls._evaluate(cfg, SemanticSegmentorWithTTA(cfg, model), cls._tta_evaluators(cfg))
+            tta_evaluators = evaluators if evaluators is not None else cls._tta_evaluators(cfg)
+            tta_results = cls._evaluate(cfg, SemanticSegmentorWithTTA(cfg, model), tta_evaluators)
             results.update({f"{k}_TTA": v for k, v in tta_results.items()})
         if comm.is_main_process() and cfg.OUTPUT_DIR:
             folder = os.path.join(cfg.OUTPUT_DIR, "inference")
