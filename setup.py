@@ -29,7 +29,7 @@ setup(
         "tensorboard>=2.12",
     ],
     extras_require={
-        "cityscapes": ["cityscapesscripts>=2.2"],
+        "cityscapes": ["cityscapesscripts>=2.2", "pyquaternion>=0.9"],
         "dev": [
             "pytest>=7.4",
             "pytest-timeout>=2.2",
