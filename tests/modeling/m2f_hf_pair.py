@@ -6,8 +6,6 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import maskformer.modeling.pixel_decoder.msdeformattn  # noqa: E402,F401  (registers the pixel decoder)
-import maskformer.modeling.transformer_decoder.masked_attention  # noqa: E402,F401
 from maskformer.checkpoint.hf import convert_hf_mask2former_state_dict  # noqa: E402
 from maskformer.config import get_cfg  # noqa: E402
 from maskformer.modeling import build_model  # noqa: E402

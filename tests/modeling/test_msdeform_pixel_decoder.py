@@ -105,7 +105,6 @@ def _reference_keys(name):
     ["m2f_R50_coco_panoptic", "m2f_R50_coco_instance", "m2f_R50_ade20k_semantic", "m2f_swinT_coco_panoptic"],
 )
 def test_official_parameter_names_and_shapes(name):
-    import maskformer.modeling.transformer_decoder.masked_attention  # noqa: F401  (registration)
     from maskformer.modeling import build_model
 
     cfg = get_cfg()
