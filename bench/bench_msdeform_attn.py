@@ -5,17 +5,18 @@ heads folded into the batch, then stack, weight and sum). Both are timed forward
 backward, at the encoder sizes of the R50 Mask2Former pixel decoder (3 levels at strides 8/16/32,
 8 heads of 32 channels, 4 points, every position a query).
 
+Times are medians of wall and process CPU time (see README.md).
+
 Usage: ``python bench/bench_msdeform_attn.py [--threads 2] [--runs 5] [--sizes 512x512 800x1088]``
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
+from common import median_time
 
 from maskformer.layers.ms_deform_attn import ms_deform_attn_core
 
@@ -54,16 +55,6 @@ def make_inputs(height, width, batch=1, heads=8, channels=32, points=4, requires
     return shapes, tensors
 
 
-def median_time(fn, runs):
-    fn()  # warm-up
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def bench(height, width, runs):
     shapes, (value, loc, weights) = make_inputs(height, width)
     for name, fn in (
@@ -79,8 +70,8 @@ def bench(height, width, runs):
 
         fwd_bwd = median_time(step, runs)
         print(
-            f"{height}x{width} {name:22s} forward {fwd * 1e3:8.1f} ms  "
-            f"forward+backward {fwd_bwd * 1e3:8.1f} ms"
+            f"{height}x{width} {name:22s} forward wall {fwd[0] * 1e3:7.1f} ms CPU {fwd[1] * 1e3:7.1f} ms | "
+            f"forward+backward wall {fwd_bwd[0] * 1e3:7.1f} ms CPU {fwd_bwd[1] * 1e3:7.1f} ms"
         )
 
 
