@@ -1,7 +1,7 @@
 """Built-in synthetic "shapes" dataset, written in the real COCO panoptic / instance / semantic formats.
 
-Every image holds 2-3 textured stuff regions (sky, grass, water, wall) and 1-6 textured things
-(circle, square, triangle, star). Colours are drawn uniformly for every region and object, so a
+Every image holds 2-3 textured stuff regions (sky, grass, water, wall) and 1-5 solid or striped
+things (circle, square, triangle, star). Colours are drawn uniformly for every region and object, so a
 class is identified only by geometry (things) or texture (stuff), never by colour alone. Things
 overlap (later ones occlude earlier ones), some touch the border and a few are tiny.
 
@@ -126,22 +126,24 @@ def _paint(canvas: np.ndarray, region: np.ndarray, rng: np.random.Generator, pat
 
 
 def _thing_pattern(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
-    kind = int(rng.integers(0, 3))
-    if kind == 0:  # solid
+    """Solid or striped: things are told apart by outline, so their fill never names the class."""
+    if rng.random() < 0.5:
         return np.zeros_like(yy)
-    if kind == 1:  # stripes
-        angle = rng.uniform(0, np.pi)
-        return (np.sin((np.cos(angle) * xx + np.sin(angle) * yy) / rng.uniform(1.0, 2.5)) > 0).astype(float)
-    return rng.random(yy.shape) * 0.5  # speckle
+    angle = rng.uniform(0, np.pi)
+    return (np.sin((np.cos(angle) * xx + np.sin(angle) * yy) / rng.uniform(1.0, 2.5)) > 0).astype(float)
 
 
 def _draw_things(rng, size, yy, xx, canvas, pan, next_id):
-    """Draws 1-6 things onto ``canvas`` / ``pan``; returns ``[(segment_id, category), ...]``."""
+    """Draws 1-5 things onto ``canvas`` / ``pan``; returns ``[(segment_id, category), ...]``.
+
+    Sizes are relative to the image (diameter 15-45% of its side, 5% tiny ones of 7-11%), so a
+    larger ``image_size`` renders the same scenes at a finer resolution.
+    """
     things = []
-    for _ in range(int(rng.integers(1, 7))):
+    for _ in range(int(rng.integers(1, 6))):
         category = _THINGS[int(rng.integers(len(_THINGS)))]
-        tiny = rng.random() < 0.12
-        diameter = rng.uniform(6, 12) if tiny else rng.uniform(16, min(60, 0.5 * size))
+        tiny = rng.random() < 0.05
+        diameter = size * (rng.uniform(0.07, 0.11) if tiny else rng.uniform(0.15, 0.45))
         cx, cy = rng.uniform(-0.1 * diameter, size + 0.1 * diameter, 2)
         vertices = _thing_polygon(category["name"], rng, cx, cy, diameter / 2)
         mask = np.zeros((size, size), dtype=np.uint8)
