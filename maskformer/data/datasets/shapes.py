@@ -1,6 +1,6 @@
 """Built-in synthetic "shapes" dataset, written in the real COCO panoptic / instance / semantic formats.
 
-Every image holds 2-3 textured stuff regions (sky, grass, water, wall) and 1-5 solid or striped
+Every image holds 2-3 textured stuff regions (sky, grass, water, wall) and 1-5 solid, faintly shaded
 things (circle, square, triangle, star). Colours are drawn uniformly for every region and object, so a
 class is identified only by geometry (things) or texture (stuff), never by colour alone. Things
 overlap (later ones occlude earlier ones), some touch the border and a few are tiny.
@@ -69,19 +69,20 @@ class ShapesSpec:
 
 
 def _stuff_texture(name: str, rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
-    """``[H, W]`` pattern in [0, 1] that identifies a stuff class by texture, not colour."""
+    """``[H, W]`` pattern in [0, 1] that identifies a stuff class by texture, not colour.
+
+    Each class has its own local structure (orientation and scale), so a small receptive field
+    tells the classes apart whatever the two colours drawn for the region are.
+    """
     size = yy.shape[0]
-    if name == "sky":  # smooth gradient in a random direction
-        angle = rng.uniform(0, 2 * np.pi)
-        ramp = np.cos(angle) * xx + np.sin(angle) * yy
-        return (ramp - ramp.min()) / max(np.ptp(ramp), 1e-6)
+    if name == "sky":  # fine horizontal bands
+        return 0.5 + 0.5 * np.sin(2 * np.pi * yy / rng.uniform(3.5, 5.0) + rng.uniform(0, 2 * np.pi))
     if name == "grass":  # thin vertical blades: noise per column, slightly varying along y
         columns = rng.random(size)[None, :]
         return np.clip(columns + 0.15 * rng.standard_normal((size, size)), 0, 1)
-    if name == "water":  # horizontal waves
-        period = rng.uniform(5, 9)
-        wobble = 2.0 * np.sin(xx / rng.uniform(6, 12) + rng.uniform(0, 2 * np.pi))
-        return 0.5 + 0.5 * np.sin(2 * np.pi * (yy + wobble) / period)
+    if name == "water":  # diagonal waves
+        period = rng.uniform(5, 8)
+        return 0.5 + 0.5 * np.sin(2 * np.pi * (xx + yy) / (np.sqrt(2) * period) + rng.uniform(0, 2 * np.pi))
     brick_h, brick_w = int(rng.integers(6, 10)), int(rng.integers(12, 20))  # wall: bricks and mortar
     row = yy.astype(np.int64) // brick_h
     shifted = xx.astype(np.int64) + (row % 2) * (brick_w // 2)
@@ -126,11 +127,10 @@ def _paint(canvas: np.ndarray, region: np.ndarray, rng: np.random.Generator, pat
 
 
 def _thing_pattern(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
-    """Solid or striped: things are told apart by outline, so their fill never names the class."""
-    if rng.random() < 0.5:
-        return np.zeros_like(yy)
-    angle = rng.uniform(0, np.pi)
-    return (np.sin((np.cos(angle) * xx + np.sin(angle) * yy) / rng.uniform(1.0, 2.5)) > 0).astype(float)
+    """A solid fill with a faint shading: things are told apart by their outline only."""
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = np.cos(angle) * xx + np.sin(angle) * yy
+    return 0.15 * (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6)
 
 
 def _draw_things(rng, size, yy, xx, canvas, pan, next_id):
