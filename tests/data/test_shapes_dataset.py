@@ -4,6 +4,7 @@ import io
 import json
 import os
 
+import cv2
 import numpy as np
 import pycocotools.mask as mask_utils
 from panopticapi.evaluation import pq_compute
@@ -12,7 +13,13 @@ from pycocotools.coco import COCO
 from tiny_shapes import TINY_PREFIX, TINY_SHAPES
 
 from maskformer.data import DatasetCatalog, MetadataCatalog
-from maskformer.data.datasets.shapes import SHAPES_CATEGORIES, ShapesSpec, ensure_shapes_dataset, render_image
+from maskformer.data.datasets.shapes import (
+    _PALETTES,
+    SHAPES_CATEGORIES,
+    ShapesSpec,
+    ensure_shapes_dataset,
+    render_image,
+)
 from maskformer.data.image_io import rgb2id
 
 
@@ -102,9 +109,14 @@ def test_scene_statistics_over_many_images():
     assert set(counts_stuff) <= {1, 2, 3} and max(counts_stuff) == 3
     sizes = np.array(sizes)
     assert (sizes < 14).mean() > 0.03 and ((sizes >= 16) & (sizes <= 64)).mean() > 0.6
-    # Colour alone cannot separate classes: every class's mean colours span most of the cube.
-    for values in colors.values():
-        assert np.ptp(np.array(values), axis=0).min() > 100
+    # Each class keeps its typical hue (OpenCV hue = degrees / 2) while brightness varies per object.
+    for category in SHAPES_CATEGORIES:
+        values = np.array(colors[category["id"]], dtype=np.float32)[None] / 255
+        hsv = cv2.cvtColor(values, cv2.COLOR_RGB2HSV)[0]
+        centre = _PALETTES[category["name"]][0]
+        hue_error = (hsv[:, 0] - centre + 180) % 360 - 180
+        assert np.abs(hue_error).max() < 20, category["name"]
+        assert np.ptp(hsv[:, 2]) > 0.1, category["name"]
 
 
 def test_registered_metadata_is_complete(shapes_root):

@@ -1,9 +1,10 @@
 """Built-in synthetic "shapes" dataset, written in the real COCO panoptic / instance / semantic formats.
 
 Every image holds 2-3 textured stuff regions (sky, grass, water, wall) and 1-5 solid, faintly shaded
-things (circle, square, triangle, star). Colours are drawn uniformly for every region and object, so a
-class is identified only by geometry (things) or texture (stuff), never by colour alone. Things
-overlap (later ones occlude earlier ones), some touch the border and a few are tiny.
+things (circle, square, triangle, star). As in real scenes (sky is blue, grass is green), each class
+has a typical hue, jittered per region and object, on top of its own geometry (things) or texture
+(stuff); brightness and saturation vary per object, so touching things of one class stay separable.
+Things overlap (later ones occlude earlier ones), some touch the border and a few are tiny.
 
 Files under ``<root>/<dirname>/<split>/``: ``images/*.png``, ``panoptic/*.png`` +
 ``panoptic.json`` (COCO panoptic), ``instances.json`` (COCO instances, polygons and RLE),
@@ -42,6 +43,19 @@ SHAPES_CATEGORIES = [
     {"id": 13, "name": "water", "isthing": 0, "color": [0, 80, 100], "supercategory": "background"},
     {"id": 14, "name": "wall", "isthing": 0, "color": [102, 102, 156], "supercategory": "background"},
 ]
+# Typical colour of each class: hue centre in degrees (jittered by +-_HUE_JITTER), saturation and
+# value ranges. Thing hues are saturated and at least 40 degrees apart; stuff is duller.
+_PALETTES = {
+    "circle": (0, (0.75, 1.0), (0.75, 1.0)),
+    "square": (270, (0.6, 0.9), (0.6, 1.0)),
+    "triangle": (55, (0.75, 1.0), (0.8, 1.0)),
+    "star": (315, (0.75, 1.0), (0.8, 1.0)),
+    "sky": (210, (0.25, 0.55), (0.8, 1.0)),
+    "grass": (115, (0.5, 0.9), (0.35, 0.75)),
+    "water": (180, (0.5, 0.9), (0.3, 0.6)),
+    "wall": (25, (0.3, 0.6), (0.3, 0.6)),
+}
+_HUE_JITTER = 12.0
 _THINGS = [c for c in SHAPES_CATEGORIES if c["isthing"]]
 _STUFF = [c for c in SHAPES_CATEGORIES if not c["isthing"]]
 _CONTIGUOUS = {c["id"]: i for i, c in enumerate(SHAPES_CATEGORIES)}
@@ -69,11 +83,7 @@ class ShapesSpec:
 
 
 def _stuff_texture(name: str, rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
-    """``[H, W]`` pattern in [0, 1] that identifies a stuff class by texture, not colour.
-
-    Each class has its own local structure (orientation and scale), so a small receptive field
-    tells the classes apart whatever the two colours drawn for the region are.
-    """
+    """``[H, W]`` pattern in [0, 1]: the texture of a stuff class (orientation and scale)."""
     size = yy.shape[0]
     if name == "sky":  # fine horizontal bands
         return 0.5 + 0.5 * np.sin(2 * np.pi * yy / rng.uniform(3.5, 5.0) + rng.uniform(0, 2 * np.pi))
@@ -119,15 +129,25 @@ def _thing_polygon(name: str, rng: np.random.Generator, cx: float, cy: float, ra
     return np.stack([cx + radii * np.cos(angles), cy + radii * np.sin(angles)], axis=1)
 
 
-def _paint(canvas: np.ndarray, region: np.ndarray, rng: np.random.Generator, pattern: np.ndarray) -> None:
-    """Mixes two random colours by ``pattern`` inside ``region`` (``canvas`` float ``[H, W, 3]``)."""
-    color_a, color_b = rng.uniform(0, 255, 3).astype(np.float32), rng.uniform(0, 255, 3).astype(np.float32)
+def _class_color(name: str, rng: np.random.Generator) -> np.ndarray:
+    """A random RGB colour ``[3]`` in [0, 255] from the typical colours of class ``name``."""
+    hue, saturation, value = _PALETTES[name]
+    hue = (hue + rng.uniform(-_HUE_JITTER, _HUE_JITTER)) % 360
+    hsv = np.array([[[hue, rng.uniform(*saturation), rng.uniform(*value)]]], dtype=np.float32)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0] * 255
+
+
+def _paint(
+    canvas: np.ndarray, region: np.ndarray, rng: np.random.Generator, name: str, pattern: np.ndarray
+) -> None:
+    """Mixes two colours of class ``name`` by ``pattern`` inside ``region`` (``canvas`` ``[H, W, 3]``)."""
+    color_a, color_b = _class_color(name, rng), _class_color(name, rng)
     mixed = color_a + pattern[..., None].astype(np.float32) * (color_b - color_a)
     np.copyto(canvas, mixed, where=region[..., None])  # whole-image ops beat boolean indexing here
 
 
 def _thing_pattern(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
-    """A solid fill with a faint shading: things are told apart by their outline only."""
+    """A solid fill with a faint shading."""
     angle = rng.uniform(0, 2 * np.pi)
     ramp = np.cos(angle) * xx + np.sin(angle) * yy
     return 0.15 * (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6)
@@ -151,7 +171,7 @@ def _draw_things(rng, size, yy, xx, canvas, pan, next_id):
         mask = mask.astype(bool)
         if not mask.any():
             continue
-        _paint(canvas, mask, rng, _thing_pattern(rng, yy, xx))
+        _paint(canvas, mask, rng, category["name"], _thing_pattern(rng, yy, xx))
         pan[mask] = next_id
         things.append((next_id, category))
         next_id += 1
@@ -182,7 +202,7 @@ def render_image(seed: int, split: str, index: int, size: int) -> tuple[np.ndarr
         region = layout == region_index
         if not region.any():
             continue
-        _paint(canvas, region, rng, _stuff_texture(category["name"], rng, yy, xx))
+        _paint(canvas, region, rng, category["name"], _stuff_texture(category["name"], rng, yy, xx))
         pan[region] = region_index + 1
         segments.append({"id": region_index + 1, "category": category})
     for segment_id, category in _draw_things(rng, size, yy, xx, canvas, pan, next_id=len(segments) + 1):
