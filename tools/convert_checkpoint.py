@@ -44,6 +44,7 @@ FORMATS = (
     "swin_official",
     "timm_swin",
     "hf_mask2former",
+    "hf_maskformer",
 )
 # Names of a whole model; anything else is a backbone-only file.
 _FULL_MODEL = re.compile(r"^(backbone|sem_seg_head|criterion)\.")

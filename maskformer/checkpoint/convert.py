@@ -15,6 +15,8 @@ Supported sources, detected from the names alone:
   stage i; ``layers_0`` in ``features_only`` models; classifier ``head.fc``).
 - ``hf_mask2former``: HF transformers ``Mask2FormerForUniversalSegmentation`` state dicts
   (converted by ``maskformer.checkpoint.hf``, which fuses HF's separate q/k/v projections).
+- ``hf_maskformer``: HF transformers ``MaskFormerForInstanceSegmentation`` state dicts (FPN pixel
+  decoder + DETR decoder; converted by ``maskformer.checkpoint.hf``).
 
 After renaming, each name is placed in the model by exact match, then with a ``backbone.``
 prefix, then by a unique dotted-suffix match (Detectron2's matching heuristic). Classifier heads
@@ -115,6 +117,8 @@ def detect_format(names: list[str]) -> str:
     keys = set(names)
     if "model.transformer_module.queries_features.weight" in keys:
         return "hf_mask2former"
+    if any(k.startswith("model.pixel_level_module.decoder.fpn.") for k in keys):
+        return "hf_maskformer"
     if any(k.startswith(("backbone.", "sem_seg_head.")) for k in keys):
         return "detectron2"
     if "conv1_w" in keys or any(re.match(r"res\d_\d+_branch", k) for k in keys):
@@ -172,15 +176,23 @@ _RENAMERS = {
     "timm_swin": _rename_timm_swin,
 }
 
+# Whole-model HF formats: converted by maskformer.checkpoint.hf (imported on use).
+_HF_CONVERTERS = {
+    "hf_mask2former": "convert_hf_mask2former_state_dict",
+    "hf_maskformer": "convert_hf_maskformer_state_dict",
+}
+
 
 def _renamed_items(state_dict: dict[str, torch.Tensor], fmt: str) -> list[tuple[str, str, torch.Tensor]]:
     """``(source name, Detectron2 name, tensor)`` per entry, plus MSRA's identity BN statistics."""
-    if fmt == "hf_mask2former":
-        from .hf import convert_hf_mask2former_state_dict
+    if fmt in _HF_CONVERTERS:
+        from . import hf
 
-        return [(k, k, v) for k, v in convert_hf_mask2former_state_dict(state_dict).items()]
+        return [(k, k, v) for k, v in getattr(hf, _HF_CONVERTERS[fmt])(state_dict).items()]
     if fmt not in _RENAMERS:
-        raise ValueError(f"Unknown checkpoint format '{fmt}'. Known: {sorted(_RENAMERS)}.")
+        raise ValueError(
+            f"Unknown checkpoint format '{fmt}'. Known: {sorted([*_RENAMERS, *_HF_CONVERTERS])}."
+        )
     items = [(k, _RENAMERS[fmt](k), torch.as_tensor(v)) for k, v in state_dict.items()]
     if fmt == "msra":
         # Caffe2's AffineChannel has scale and bias only: identity statistics make FrozenBN equal it.

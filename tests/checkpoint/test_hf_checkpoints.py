@@ -1,4 +1,4 @@
-"""HF transformers Mask2Former checkpoints are detected and aligned by align_state_dict."""
+"""HF transformers Mask2Former / MaskFormer checkpoints are detected and aligned by align_state_dict."""
 
 import sys
 from pathlib import Path
@@ -32,3 +32,16 @@ def test_hf_mask2former_safetensors_aligns_completely(tmp_path):
         ours.backbone.stem.conv1.weight,
         hf_state["model.pixel_level_module.encoder.embedder.embedder.convolution.weight"],
     )
+
+
+def test_hf_maskformer_state_dict_aligns_completely(tmp_path):
+    from m2f_hf_pair import build_maskformer_pair
+
+    hf, ours = build_maskformer_pair()
+    path = export_model(hf.state_dict(), str(tmp_path / "model.safetensors"))
+    aligned, report = align_state_dict_with_report(load_checkpoint_file(path)["model"], ours)
+    assert report.source_format == "hf_maskformer"
+    assert report.is_complete, report.format()
+    expected = ours.state_dict()
+    assert aligned.keys() == expected.keys()
+    assert all(torch.equal(aligned[k], expected[k]) for k in expected)
