@@ -220,14 +220,6 @@ def test_sigkill_then_resume_matches_uninterrupted(datasets_root, full_run, tmp_
     _assert_same_weights(tmp_path / "model_final.pth", full_run / "model_final.pth")
 
 
-# torchrun and the simulated two-machine launch take ~20 s each on 2 cores; the suite keeps the
-# `--num-gpus 2` run, these two run with MASKFORMER_TEST_ALL_LAUNCHERS=1.
-all_launchers = pytest.mark.skipif(
-    os.environ.get("MASKFORMER_TEST_ALL_LAUNCHERS") != "1",
-    reason="set MASKFORMER_TEST_ALL_LAUNCHERS=1 to also test torchrun and the two-machine launch",
-)
-
-
 def _assert_distributed_run(out: Path, output: str) -> None:
     """Two processes, one image each per step (total batch 2), training finished and evaluated."""
     assert "World size: 2" in output or "World size: 2" in (out / "log.txt").read_text()
@@ -247,7 +239,6 @@ def test_two_cpu_processes(datasets_root, tmp_path):
 
 @pytest.mark.dist
 @pytest.mark.slow
-@all_launchers
 def test_torchrun(datasets_root, tmp_path):
     launcher = (sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2")
     output = train_net(datasets_root, tmp_path, "SOLVER.MAX_ITER", "2", launcher=launcher)
@@ -256,7 +247,6 @@ def test_torchrun(datasets_root, tmp_path):
 
 @pytest.mark.dist
 @pytest.mark.slow
-@all_launchers
 def test_two_machines_simulated(datasets_root, tmp_path):
     dist_url = f"tcp://127.0.0.1:{_free_port()}"
     procs = [
