@@ -20,6 +20,7 @@ from maskformer.config import CfgNode, get_cfg
 from maskformer.data import register_builtin_datasets
 from maskformer.engine import Trainer, default_argument_parser, default_setup, launch
 from maskformer.engine.visualize import save_prediction_visualizations
+from maskformer.evaluation import verify_results
 from maskformer.utils import comm
 
 
@@ -46,6 +47,8 @@ def main(args: argparse.Namespace) -> dict:
         model = Trainer.build_model(cfg)
         Checkpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
         results = Trainer.test(cfg, model)
+        if comm.is_main_process():
+            verify_results(cfg, results)
     else:
         trainer = Trainer(cfg)
         trainer.resume_or_load(resume=args.resume)

@@ -161,7 +161,11 @@ class Trainer(TrainerBase):
         return writers
 
     def train(self) -> dict[str, Any] | None:
-        """Trains from ``start_iter`` to SOLVER.MAX_ITER; returns the last evaluation results."""
+        """Trains from ``start_iter`` to SOLVER.MAX_ITER; returns the last evaluation results.
+
+        Raises:
+            RuntimeError: the final results miss TEST.EXPECTED_RESULTS (checked on the main process).
+        """
         self._trainer.data_loader = self.build_train_loader(self.cfg, start_iter=self.start_iter)
         if self._resume_rng is not None:
             # Starting the stream may draw random numbers; the saved state must come after them.
@@ -169,6 +173,10 @@ class Trainer(TrainerBase):
             self.checkpointer.restore_rng(self._resume_rng)
             self._resume_rng = None
         super().train(self.start_iter, self.max_iter)
+        if self.cfg.TEST.EXPECTED_RESULTS and comm.is_main_process():
+            from maskformer.evaluation import verify_results
+
+            verify_results(self.cfg, self._last_eval_results or {})
         return self._last_eval_results
 
     def run_step(self) -> None:

@@ -18,12 +18,15 @@ from .evaluator import (
     print_results_table,
     save_results_json,
 )
+from .expected_results import check_expected_results, verify_results
 from .instance import COCOInstanceEvaluator, evaluate_coco_results, instances_to_coco_results
 from .panoptic import COCOPanopticEvaluator
 from .pq import pq_average, pq_image_stats
 from .sem_seg import SemSegEvaluator, confusion_matrix, semantic_metrics
 
 __all__ = [
+    "check_expected_results",
+    "verify_results",
     "EVALUATOR_REGISTRY",
     "COCOInstanceEvaluator",
     "COCOPanopticEvaluator",

@@ -50,6 +50,7 @@ TINY_OPTS = [
     "SEED", "7",
 ]  # fmt: skip
 TINY_SHAPES = ShapesSpec(image_size=64, num_train=6, num_val=3, seed=5)
+LOOSE_EXPECTATION = ("TEST.EXPECTED_RESULTS", "[['sem_seg', 'mIoU', 50.0, 50.0]]")
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +141,8 @@ def _start_iteration(output: str) -> int:
 def full_run(datasets_root, tmp_path_factory) -> Path:
     """The uninterrupted reference run: MAX_ITER iterations, checkpoints every 2, final evaluation."""
     out = tmp_path_factory.mktemp("full")
-    train_net(datasets_root, out, "SOLVER.MAX_ITER", str(MAX_ITER))
+    # Any finite mIoU passes: checks that training verifies TEST.EXPECTED_RESULTS at the end.
+    train_net(datasets_root, out, "SOLVER.MAX_ITER", str(MAX_ITER), *LOOSE_EXPECTATION)
     return out
 
 
@@ -148,6 +150,7 @@ def test_training_writes_every_output(full_run):
     for name in ("config.yaml", "log.txt", "metrics.json", "model_final.pth", "last_checkpoint"):
         assert (full_run / name).is_file(), name
     assert (full_run / "last_checkpoint").read_text().strip() == "model_final.pth"
+    assert "Results match TEST.EXPECTED_RESULTS (1 checks)." in (full_run / "log.txt").read_text()
     assert sorted(p.name for p in full_run.glob("model_0*.pth")) == [
         "model_0000001.pth",
         "model_0000003.pth",
@@ -175,12 +178,33 @@ def test_training_writes_every_output(full_run):
     assert all(p.stat().st_size > 0 for p in pngs)
 
 
+def _expected(results: dict, offset: float) -> str:
+    """TEST.EXPECTED_RESULTS asking for the PQ of ``results`` plus ``offset``, tolerance 1e-6."""
+    return repr([["panoptic_seg", "PQ", results["panoptic_seg"]["PQ"] + offset, 1e-6]])
+
+
 def test_eval_only_reproduces_training_metrics(datasets_root, full_run, tmp_path):
-    train_net(
-        datasets_root, tmp_path, "MODEL.WEIGHTS", str(full_run / "model_final.pth"), flags=("--eval-only",)
-    )
+    weights = ("MODEL.WEIGHTS", str(full_run / "model_final.pth"))
+    expected = ("TEST.EXPECTED_RESULTS", _expected(_results(full_run), 0.0))
+    output = train_net(datasets_root, tmp_path, *weights, *expected, flags=("--eval-only",))
     _assert_same_metrics(_results(tmp_path), _results(full_run))
+    assert "Results match TEST.EXPECTED_RESULTS (1 checks)." in output
     assert not list(tmp_path.glob("*.pth")), "--eval-only must not write checkpoints"
+
+
+def test_eval_only_fails_on_unexpected_results(datasets_root, full_run, tmp_path):
+    opts = ("MODEL.WEIGHTS", str(full_run / "model_final.pth"))
+    opts += ("TEST.EXPECTED_RESULTS", _expected(_results(full_run), 1.0))
+    proc = subprocess.run(
+        _command(tmp_path, *opts, flags=("--eval-only",)),
+        cwd=REPO,
+        env=_env(datasets_root),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode != 0
+    assert "Results do not match TEST.EXPECTED_RESULTS" in proc.stderr and "panoptic_seg/PQ:" in proc.stderr
 
 
 def test_resume_continues_to_the_uninterrupted_weights(datasets_root, full_run, tmp_path):
