@@ -484,7 +484,8 @@ _C.DATALOADER = CN()
 _C.DATALOADER.NUM_WORKERS = 4
 # Batch images of similar aspect ratio (landscape with landscape).
 _C.DATALOADER.ASPECT_RATIO_GROUPING = True
-# "TrainingSampler" or "RepeatFactorTrainingSampler".
+# "TrainingSampler" or "RepeatFactorTrainingSampler" (class-balanced: images with rare categories
+# repeat, by REPEAT_THRESHOLD / REPEAT_SQRT).
 _C.DATALOADER.SAMPLER_TRAIN = "TrainingSampler"
 # Repeat-factor sampling threshold, and whether the factor uses a square root.
 _C.DATALOADER.REPEAT_THRESHOLD = 0.0

@@ -3,7 +3,7 @@
 Importing this package registers no dataset; call :func:`register_builtin_datasets`.
 """
 
-from .build import build_test_loader, build_train_loader, get_dataset_dicts
+from .build import build_test_loader, build_train_loader, build_train_sampler, get_dataset_dicts
 from .catalog import DatasetCatalog, Metadata, MetadataCatalog
 from .datasets import (
     ShapesSpec,
@@ -14,7 +14,7 @@ from .datasets import (
     register_shapes,
 )
 from .mappers import DATASET_MAPPER_REGISTRY, build_mapper
-from .samplers import InferenceSampler, TrainingSampler
+from .samplers import InferenceSampler, RepeatFactorTrainingSampler, TrainingSampler
 from .validation import Problem, validate_dataset
 
 __all__ = [
@@ -24,11 +24,13 @@ __all__ = [
     "Metadata",
     "MetadataCatalog",
     "Problem",
+    "RepeatFactorTrainingSampler",
     "ShapesSpec",
     "TrainingSampler",
     "build_mapper",
     "build_test_loader",
     "build_train_loader",
+    "build_train_sampler",
     "get_dataset_dicts",
     "register_builtin_datasets",
     "register_coco_instances",

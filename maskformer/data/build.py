@@ -11,13 +11,19 @@ import torch.utils.data as torchdata
 
 from maskformer.data.catalog import DatasetCatalog
 from maskformer.data.mappers import build_mapper
-from maskformer.data.samplers import InferenceSampler, TrainingSampler
+from maskformer.data.samplers import (
+    InferenceSampler,
+    RepeatFactorTrainingSampler,
+    TrainingSampler,
+    repeat_factors_from_category_frequency,
+)
 from maskformer.data.serialized_list import SerializedList
 from maskformer.utils import comm
 
 __all__ = [
     "build_test_loader",
     "build_train_loader",
+    "build_train_sampler",
     "get_dataset_dicts",
     "per_process_batch_size",
     "sample_rng",
@@ -124,6 +130,22 @@ class TrainLoader:
                 yield batch
 
 
+def build_train_sampler(cfg, dicts: list[dict], seed: int, start: int) -> TrainingSampler:
+    """The DATALOADER.SAMPLER_TRAIN sampler over ``dicts`` from stream position ``start``."""
+    name = cfg.DATALOADER.SAMPLER_TRAIN
+    if name == "TrainingSampler":
+        return TrainingSampler(len(dicts), seed=seed, start=start)
+    if name == "RepeatFactorTrainingSampler":
+        factors = repeat_factors_from_category_frequency(
+            dicts, cfg.DATALOADER.REPEAT_THRESHOLD, sqrt=cfg.DATALOADER.REPEAT_SQRT
+        )
+        logger.info("Repeat factors: mean %.3f, max %.3f.", factors.mean().item(), factors.max().item())
+        return RepeatFactorTrainingSampler(factors, seed=seed, start=start)
+    raise ValueError(
+        f"Unknown DATALOADER.SAMPLER_TRAIN '{name}'; use 'TrainingSampler' or 'RepeatFactorTrainingSampler'."
+    )
+
+
 def build_train_loader(cfg, start_iter: int = 0, mapper: Callable | None = None) -> TrainLoader:
     """Infinite training loader of ``DATASETS.TRAIN``.
 
@@ -138,13 +160,8 @@ def build_train_loader(cfg, start_iter: int = 0, mapper: Callable | None = None)
     world_size = comm.get_world_size()
     batch_size = per_process_batch_size(cfg.SOLVER.IMS_PER_BATCH, world_size)
     dicts = get_dataset_dicts(cfg.DATASETS.TRAIN, cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
-    if cfg.DATALOADER.SAMPLER_TRAIN != "TrainingSampler":
-        raise ValueError(
-            f"DATALOADER.SAMPLER_TRAIN '{cfg.DATALOADER.SAMPLER_TRAIN}' is not implemented; use "
-            f"'TrainingSampler'."
-        )
     seed = cfg.SEED if cfg.SEED >= 0 else DEFAULT_BASE_SEED
-    sampler = TrainingSampler(len(dicts), seed=seed, start=start_iter * cfg.SOLVER.IMS_PER_BATCH)
+    sampler = build_train_sampler(cfg, dicts, seed, start=start_iter * cfg.SOLVER.IMS_PER_BATCH)
     stream = _MappedStream(SerializedList(dicts), mapper or build_mapper(cfg, is_train=True), sampler, seed)
     loader = torchdata.DataLoader(
         stream, batch_size=None, num_workers=cfg.DATALOADER.NUM_WORKERS, collate_fn=_identity
