@@ -105,10 +105,7 @@ def _worker(
 ) -> None:
     rank = machine_rank * num_gpus_per_machine + local_rank
     _join_group(dist_url, world_size, rank, local_rank, num_gpus_per_machine, timeout, backend)
-    try:
-        main_func(*args)
-    finally:
-        dist.destroy_process_group()
+    _run_then_leave_group(main_func, args)
 
 
 def _run_under_torchrun(
@@ -119,8 +116,18 @@ def _run_under_torchrun(
     rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
     backend = resolve_backend(backend, local_size)
     _join_group("env://", world_size, rank, local_rank, local_size, timeout, backend)
+    _run_then_leave_group(main_func, args)
+
+
+def _run_then_leave_group(main_func: Callable[..., Any], args: tuple) -> None:
+    """Runs ``main_func``; a final barrier lets every rank finish its sends before the group closes.
+
+    Without it a rank that is done early (e.g. after sending its part of a gather) can tear down
+    gloo's connections while a peer still reads from them, which aborts a process.
+    """
     try:
         main_func(*args)
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 

@@ -80,6 +80,7 @@ def _worker(rank, world, port, tmp):
         results = _evaluate(tmp / f"data{rank}", str(tmp / "out_dist"), rank, world)
         with open(tmp / f"results_rank{rank}.json", "w") as f:
             json.dump(results, f)
+        dist.barrier()  # rank 1 must not close the connections while rank 0 still reads its results
     finally:
         dist.destroy_process_group()
 
