@@ -9,6 +9,7 @@ would have seen, and each sample's augmentation RNG is derived from its position
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Iterator
 
 import torch
@@ -105,10 +106,7 @@ def repeat_factors_from_category_frequency(
         float tensor ``[N]`` of factors >= 1.
     """
     categories = [_image_categories(d) for d in dataset_dicts]
-    counts: dict[int, int] = {}
-    for cats in categories:
-        for c in cats:
-            counts[c] = counts.get(c, 0) + 1
+    counts = Counter(c for cats in categories for c in cats)
     num_images = len(dataset_dicts)
 
     def category_factor(c: int) -> float:

@@ -7,6 +7,7 @@ import os
 import cv2
 import numpy as np
 import pycocotools.mask as mask_utils
+import pytest
 from panopticapi.evaluation import pq_compute
 from PIL import Image
 from pycocotools.coco import COCO
@@ -15,6 +16,7 @@ from tiny_shapes import TINY_PREFIX, TINY_SHAPES
 from maskformer.data import DatasetCatalog, MetadataCatalog
 from maskformer.data.datasets.shapes import (
     _PALETTES,
+    GENERATOR_VERSION,
     SHAPES_CATEGORIES,
     ShapesSpec,
     ensure_shapes_dataset,
@@ -31,7 +33,7 @@ def test_same_seed_gives_same_bytes(tmp_path, shapes_root):
     spec = TINY_SHAPES
     other = ensure_shapes_dataset(str(tmp_path), spec)
     files = _all_files(shapes_root)
-    assert files == _all_files(other) and len(files) == 3 * (spec.num_train + spec.num_val) + 4
+    assert files == _all_files(other) and len(files) == 3 * (spec.num_train + spec.num_val) + 5
     match, mismatch, errors = filecmp.cmpfiles(shapes_root, other, files, shallow=False)
     assert not mismatch and not errors
 
@@ -151,3 +153,13 @@ def test_concurrent_generation_is_safe(tmp_path):
     assert entries == [ShapesSpec(image_size=32, num_train=6, num_val=2, seed=9).dirname]
     with open(os.path.join(tmp_path, entries[0], "train", "panoptic.json")) as f:
         assert len(json.load(f)["annotations"]) == 6
+
+
+def test_folder_of_another_generator_version_is_refused(tmp_path):
+    spec = ShapesSpec(image_size=32, num_train=2, num_val=1, seed=4)
+    target = ensure_shapes_dataset(str(tmp_path), spec)
+    assert open(os.path.join(target, "GENERATOR_VERSION")).read().strip() == str(GENERATOR_VERSION)
+    assert ensure_shapes_dataset(str(tmp_path), spec) == target  # the current version is reused
+    os.remove(os.path.join(target, "GENERATOR_VERSION"))
+    with pytest.raises(RuntimeError, match=r"version 1 \(no GENERATOR_VERSION file\).*Delete the folder"):
+        ensure_shapes_dataset(str(tmp_path), spec)

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from maskformer.data.datasets.shapes import ShapesSpec, generate_shapes_split
+from maskformer.data.datasets.shapes import ShapesSpec, write_shapes_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = "configs/shapes/panoptic-segmentation/maskformer2_R18_shapes.yaml"
@@ -57,8 +57,7 @@ LOOSE_EXPECTATION = ("TEST.EXPECTED_RESULTS", "[['sem_seg', 'mIoU', 50.0, 50.0]]
 def datasets_root(tmp_path_factory) -> str:
     """A datasets root whose ``shapes`` folder holds the tiny set (so nothing bigger is generated)."""
     root = tmp_path_factory.mktemp("datasets")
-    for split in ("train", "val"):
-        generate_shapes_split(str(root / "shapes" / split), split, TINY_SHAPES)
+    write_shapes_dataset(str(root / "shapes"), TINY_SHAPES)
     return str(root)
 
 

@@ -28,7 +28,14 @@ from tqdm import tqdm
 from maskformer.data.image_io import id2rgb
 from maskformer.structures.masks import bitmask_to_polygons, bitmask_to_rle
 
-__all__ = ["SHAPES_CATEGORIES", "ShapesSpec", "ensure_shapes_dataset", "generate_shapes_split"]
+__all__ = [
+    "GENERATOR_VERSION",
+    "SHAPES_CATEGORIES",
+    "ShapesSpec",
+    "ensure_shapes_dataset",
+    "generate_shapes_split",
+    "write_shapes_dataset",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +68,9 @@ _STUFF = [c for c in SHAPES_CATEGORIES if not c["isthing"]]
 _CONTIGUOUS = {c["id"]: i for i, c in enumerate(SHAPES_CATEGORIES)}
 _MIN_VISIBLE_AREA = 6  # pixels; smaller visible remnants of occluded things are not annotated
 _SPLIT_CODES = {"train": 0, "val": 1}
+# Bumped whenever the rendering changes; a folder written by another version is refused.
+GENERATOR_VERSION = 2
+_VERSION_FILE = "GENERATOR_VERSION"
 
 
 @dataclass(frozen=True)
@@ -274,22 +284,47 @@ def _dump_json(path: str, images: list, annotations: list, categories: list) -> 
         f.write(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
 
 
+def write_shapes_dataset(target: str, spec: ShapesSpec) -> None:
+    """Writes both splits of ``spec`` and the generator version into the folder ``target``."""
+    for split in ("train", "val"):
+        generate_shapes_split(os.path.join(target, split), split, spec)
+    with open(os.path.join(target, _VERSION_FILE), "w") as f:
+        f.write(f"{GENERATOR_VERSION}\n")
+
+
+def _check_version(target: str) -> None:
+    path = os.path.join(target, _VERSION_FILE)
+    found = f"1 (no {_VERSION_FILE} file)"
+    if os.path.isfile(path):
+        with open(path) as f:
+            found = f.read().strip()
+    if found != str(GENERATOR_VERSION):
+        raise RuntimeError(
+            f"'{target}' was written by shapes generator version {found}, but this code renders "
+            f"version {GENERATOR_VERSION} (other images and colours). Delete the folder; it is "
+            f"generated again on the next run."
+        )
+
+
 def ensure_shapes_dataset(root: str, spec: ShapesSpec = ShapesSpec()) -> str:
     """Generates ``<root>/<spec.dirname>`` unless it exists; returns its path.
 
     Generation goes into a temporary folder next to the target that is renamed into place, so a
     reader never sees a half-written dataset and processes racing to generate it are safe (the
     loser of the rename discards its copy).
+
+    Raises:
+        RuntimeError: the folder exists but was written by another generator version.
     """
     target = os.path.join(root, spec.dirname)
     if os.path.isdir(target):
+        _check_version(target)
         return target
     os.makedirs(root, exist_ok=True)
     logger.info("Generating the synthetic shapes dataset into %s (%s).", target, spec)
     tmp = tempfile.mkdtemp(prefix=f".{spec.dirname}.tmp", dir=root)
     try:
-        for split in ("train", "val"):
-            generate_shapes_split(os.path.join(tmp, split), split, spec)
+        write_shapes_dataset(tmp, spec)
         try:
             os.rename(tmp, target)
         except OSError:
