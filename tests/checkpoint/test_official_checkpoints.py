@@ -13,7 +13,7 @@ from maskformer.config import get_cfg
 from maskformer.modeling import build_model
 from maskformer.utils.analysis import skip_weight_init
 
-REFERENCE = Path("/work/shared/reference")
+REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "reference"
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 # keys_<model>.txt -> the official config whose model produced those names (see the reference README).
 KEY_FILE_CONFIGS = {

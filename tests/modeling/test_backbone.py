@@ -17,7 +17,7 @@ from maskformer.modeling.backbone.swin_blocks import (
 )
 from maskformer.modeling.backbone.timm_backbone import TimmBackbone
 
-REFERENCE = Path("/work/shared/reference")
+REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "reference"
 
 
 def official_shapes(keys_file: str, prefix: str) -> dict[str, tuple[int, ...]]:
@@ -48,17 +48,11 @@ def resnet_cfg(depth=50, **resnets):
     return cfg
 
 
-@pytest.mark.skipif(
-    not (REFERENCE / "keys_m2f_R50_coco_panoptic.txt").exists(), reason="reference keys missing"
-)
 def test_r50_names_and_shapes_equal_official():
     model = build_backbone(resnet_cfg(50))
     assert state_shapes(model) == official_shapes("keys_m2f_R50_coco_panoptic.txt", "backbone.")
 
 
-@pytest.mark.skipif(
-    not (REFERENCE / "keys_m2f_swinT_coco_panoptic.txt").exists(), reason="reference keys missing"
-)
 def test_swin_tiny_names_and_shapes_equal_official():
     cfg = get_cfg()
     cfg.MODEL.BACKBONE.NAME = "D2SwinTransformer"

@@ -10,7 +10,7 @@ from tiny_maskformer import NUM_CLASSES, batch, tiny_cfg
 from maskformer.config import get_cfg
 from maskformer.modeling import META_ARCH_REGISTRY, MaskFormer, build_model
 
-REFERENCE = Path("/work/shared/reference")
+REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "reference"
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from maskformer.modeling.pixel_decoder.build import PIXEL_DECODER_REGISTRY
 from maskformer.modeling.pixel_decoder.msdeformattn import MSDeformAttnPixelDecoder, encoder_reference_points
 from maskformer.structures import ShapeSpec
 
-REFERENCE = Path("/work/shared/reference")
+REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "reference"
 SHAPES = {
     "res2": ShapeSpec(channels=8, stride=4),
     "res3": ShapeSpec(channels=16, stride=8),
@@ -99,7 +99,6 @@ def _reference_keys(name):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not REFERENCE.exists(), reason="reference key lists not available")
 @pytest.mark.parametrize(
     "name",
     ["m2f_R50_coco_panoptic", "m2f_R50_coco_instance", "m2f_R50_ade20k_semantic", "m2f_swinT_coco_panoptic"],
