@@ -65,7 +65,11 @@ def _corner_rows_and_weights(
     size = sizes[:, None, :]  # [L, 1, 2] broadcast over points
     # align_corners=False: pixel centre i sits at (i + 0.5) / W. Beyond one pixel outside, every
     # corner is zero anyway, so clamping there changes neither value nor gradient (both zero).
-    pix = torch.maximum(torch.minimum(sampling_locations * size - 0.5, size), size.new_tensor(-1.0))
+    # ``where`` (not minimum / maximum / clamp, which split or drop the gradient at a tie) passes
+    # the whole gradient at exactly -1 and W, as grid_sample does (its corners are floor and
+    # floor + 1, so at -1 the right corner is the first pixel).
+    pix = sampling_locations * size - 0.5
+    pix = torch.where(pix < -1.0, -1.0, torch.where(pix > size, size, pix))
     low = pix.floor()
     frac = pix - low
     # int32 rows halve the memory traffic of the index arithmetic; int64 only for huge tables.

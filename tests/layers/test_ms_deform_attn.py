@@ -110,6 +110,45 @@ def test_gradcheck_float64():
     assert torch.autograd.gradcheck(lambda v, loc, w: ms_deform_attn_core(v, shapes, loc, w), inputs)
 
 
+def _grid_positions(h: int, w: int) -> torch.Tensor:
+    """Every (x, y) on the integer and half-integer pixel lattice from 2.5 pixels before the level
+    to 2 pixels after it, as normalised locations ``[K, 2]`` (exact in float64 for powers of 2)."""
+    xs = torch.arange(-5, 2 * w + 5, dtype=torch.float64) / 2
+    ys = torch.arange(-5, 2 * h + 5, dtype=torch.float64) / 2
+    px, py = torch.meshgrid(xs, ys, indexing="xy")
+    return torch.stack([(px.flatten() + 0.5) / w, (py.flatten() + 0.5) / h], dim=-1)
+
+
+def test_gradients_equal_grid_sample_on_pixel_lattice_and_borders():
+    # Integer pixel positions are where the bilinear interpolation has a kink: grid_sample's
+    # gradient there is the one of the cell [floor, floor + 1] (also at -1, one pixel outside,
+    # and at W, where both corners are zero). Sizes are powers of 2 so every position is exact.
+    shapes = [(4, 8), (2, 4)]
+    grids = [_grid_positions(h, w) for h, w in shapes]
+    lq = max(len(g) for g in grids)
+    per_level = [g[torch.arange(lq) % len(g)] for g in grids]  # [lq, 2] per level
+    heads = torch.stack([torch.stack(per_level, 1), torch.stack(per_level, 1).flip(0)], 1)  # [lq, 2, L, 2]
+    locations = heads[None, :, :, :, None, :].clone()  # [1, lq, M=2, L, P=1, 2]
+    g = torch.Generator().manual_seed(7)
+    value = torch.randn(1, sum(h * w for h, w in shapes), 2, 3, generator=g, dtype=torch.float64)
+    weights = torch.rand(1, lq, 2, len(shapes), 1, generator=g, dtype=torch.float64)
+    grad_out = torch.randn(1, lq, 2 * 3, generator=g, dtype=torch.float64)
+
+    def grads(fn):
+        inputs = [t.clone().requires_grad_() for t in (value, locations, weights)]
+        out = fn(inputs[0], shapes, inputs[1], inputs[2])
+        out.backward(grad_out)
+        return [out.detach()] + [t.grad for t in inputs]
+
+    got = grads(ms_deform_attn_core)
+    expected = grads(_grid_sample_reference)
+    for name, a, b in zip(["output", "value", "locations", "weights"], got, expected):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12, msg=lambda m, name=name: f"{name}: {m}")
+    # The lattice does reach the cases of interest: one pixel outside on each side has a gradient.
+    pix_x = locations[0, :, 0, 0, 0, 0] * 8 - 0.5
+    assert got[2][0, pix_x == -1, 0, 0, 0, 0].abs().sum() > 0
+
+
 def _module_reference(module, query, reference_points, flat, shapes, padding_mask):
     n, lq, _ = query.shape
     m, levels, points = module.n_heads, module.n_levels, module.n_points
