@@ -9,7 +9,10 @@ rules win):
 3. parameters of modules under ``backbone.`` get ``lr * backbone_multiplier``;
 4. Swin's ``relative_position_bias_table`` and ``absolute_pos_embed`` get no weight decay;
 5. parameters of normalisation layers get ``weight_decay_norm``;
-6. ``nn.Embedding`` weights and learned query / level embeddings get ``weight_decay_embed``.
+6. weights of ``nn.Embedding`` modules (the decoders' ``query_feat``, ``query_embed`` and
+   ``level_embed``) get ``weight_decay_embed``. Only the module type counts, as in the official
+   builder: an embedding stored as a plain ``nn.Parameter`` (the MSDeformAttn pixel decoder's
+   ``level_embed``) keeps the normal ``weight_decay``.
 
 Shared parameters appear once; parameters with equal hyperparameters are merged into one group.
 """
@@ -20,10 +23,8 @@ from typing import Any
 
 from torch import nn
 
-__all__ = ["EMBED_PARAM_NAMES", "get_default_optimizer_params", "norm_module_types"]
+__all__ = ["get_default_optimizer_params", "norm_module_types"]
 
-# Learned embeddings stored as nn.Parameter (or nn.Embedding) under these names.
-EMBED_PARAM_NAMES = ("query_embed", "query_feat", "level_embed")
 _NO_DECAY_PARAM_NAMES = ("relative_position_bias_table", "absolute_pos_embed")
 
 
@@ -49,15 +50,8 @@ def _is_backbone(module_name: str) -> bool:
     return module_name == "backbone" or module_name.startswith("backbone.")
 
 
-def _is_embedding(module: nn.Module, full_name: str) -> bool:
-    if isinstance(module, nn.Embedding):
-        return True
-    return any(part in EMBED_PARAM_NAMES for part in full_name.split("."))
-
-
 def _hyperparams(module_name: str, module: nn.Module, param_name: str, rules: dict[str, Any]) -> dict:
     """lr and weight decay for one parameter following the rules of the module docstring."""
-    full_name = f"{module_name}.{param_name}" if module_name else param_name
     lr, weight_decay = rules["base_lr"], rules["weight_decay"]
     if param_name == "bias":
         lr *= rules["bias_lr_factor"]
@@ -69,7 +63,7 @@ def _hyperparams(module_name: str, module: nn.Module, param_name: str, rules: di
         weight_decay = 0.0
     if isinstance(module, rules["norm_types"]):
         weight_decay = rules["weight_decay_norm"]
-    if _is_embedding(module, full_name):
+    if isinstance(module, nn.Embedding):
         weight_decay = rules["weight_decay_embed"]
     return {"lr": lr, "weight_decay": weight_decay}
 

@@ -77,7 +77,7 @@ def test_each_parameter_gets_the_official_hyperparameters():
         "backbone.block.fc.bias": (bb, wd),
         "decoder.query_feat.weight": (1.0, embed),
         "decoder.query_embed.weight": (1.0, embed),
-        "decoder.level_embed": (1.0, embed),
+        "decoder.level_embed": (1.0, wd),  # an nn.Parameter, not an nn.Embedding
         "decoder.gn.weight": (1.0, norm),
         "decoder.gn.bias": (1.0, norm),
         "decoder.inorm.weight": (1.0, norm),
@@ -88,6 +88,23 @@ def test_each_parameter_gets_the_official_hyperparameters():
         "not_backbone.bias": (1.0, wd),
     }
     assert got == pytest.approx(expected)
+
+
+def test_embed_decay_goes_to_embedding_modules_only():
+    """Official rule: ``isinstance(module, nn.Embedding)``; a parameter's name does not count."""
+    from maskformer.modeling.pixel_decoder.msdeformattn import MSDeformAttnEncoder
+
+    model = nn.Module()
+    model.pixel_decoder = MSDeformAttnEncoder(8, 2, 0, 16, 0.0, num_feature_levels=3)
+    model.predictor = nn.Module()
+    model.predictor.level_embed = nn.Embedding(3, 8)
+    model.predictor.query_feat = nn.Parameter(torch.zeros(2, 8))
+    groups = get_default_optimizer_params(model, base_lr=1.0, weight_decay=0.05, weight_decay_embed=0.0)
+    assert _assignment(model, groups) == {
+        "pixel_decoder.level_embed": (1.0, 0.05),
+        "predictor.query_feat": (1.0, 0.05),
+        "predictor.level_embed.weight": (1.0, 0.0),
+    }
 
 
 def test_no_duplicates_no_frozen_and_merged_groups():
