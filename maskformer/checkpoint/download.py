@@ -1,7 +1,7 @@
 """Resolve ``MODEL.WEIGHTS`` to a local file: local paths, ``detectron2://`` and URLs.
 
-Remote weights are cached under ``$MASKFORMER_CACHE`` (default ``~/.cache/maskformer``) at the
-URL's path, e.g. ``https://dl.fbaipublicfiles.com/maskformer/mask2former/coco/.../model_final_94dc52.pkl``
+Only ``http://``, ``https://`` and ``detectron2://`` names are fetched. Remote weights are cached
+under ``$MASKFORMER_CACHE`` (default ``~/.cache/maskformer``) at the URL's path, e.g. ``https://dl.fbaipublicfiles.com/maskformer/mask2former/coco/.../model_final_94dc52.pkl``
 -> ``<cache>/maskformer/mask2former/coco/.../model_final_94dc52.pkl``. A download is tried only
 when the file is not cached, with a short timeout, and never when ``MASKFORMER_OFFLINE=1``; when
 it fails the error says exactly where to put the file.
@@ -26,7 +26,7 @@ __all__ = ["resolve_weights_path", "cache_dir", "url_for", "cached_path_for"]
 DETECTRON2_PREFIX = "detectron2://"
 DETECTRON2_BASE_URL = "https://dl.fbaipublicfiles.com/detectron2/"
 DOWNLOAD_TIMEOUT_S = 10.0
-_REMOTE_SCHEMES = ("http://", "https://", "file://")
+_REMOTE_SCHEMES = ("http://", "https://")
 
 
 def cache_dir() -> str:
@@ -35,21 +35,41 @@ def cache_dir() -> str:
 
 
 def url_for(path: str) -> str | None:
-    """The URL a ``MODEL.WEIGHTS`` value points to, or None for a local path."""
+    """The URL a ``MODEL.WEIGHTS`` value points to, or None for a local path.
+
+    Raises:
+        ValueError: for a ``scheme://`` other than http, https and detectron2 (e.g. file://, ftp://).
+    """
     if path.startswith(DETECTRON2_PREFIX):
         return DETECTRON2_BASE_URL + path[len(DETECTRON2_PREFIX) :]
-    if path.startswith(_REMOTE_SCHEMES):
+    if path.lower().startswith(_REMOTE_SCHEMES):
         return path
+    if "://" in path:
+        raise ValueError(
+            f"MODEL.WEIGHTS = '{path}': the scheme '{path.split('://')[0]}://' is not supported. Use "
+            f"http://, https://, '{DETECTRON2_PREFIX}...' or a local file path."
+        )
     return None
 
 
 def cached_path_for(url: str) -> str:
-    """Where the file of ``url`` lives in the cache (the URL's path below ``cache_dir()``)."""
+    """Where the file of ``url`` lives in the cache (the URL's path below ``cache_dir()``).
+
+    Raises:
+        ValueError: when the normalised destination is not strictly inside ``cache_dir()``.
+    """
     parsed = urllib.parse.urlparse(url)
+    host = parsed.netloc.rpartition("@")[2]  # never user:password@ in a file name
     relative = urllib.parse.unquote(parsed.path).lstrip("/")
-    if parsed.netloc == "dl.fbaipublicfiles.com" or not relative:
-        return os.path.join(cache_dir(), relative or parsed.netloc)
-    return os.path.join(cache_dir(), parsed.netloc, relative)
+    parts = [relative or host] if host == "dl.fbaipublicfiles.com" or not relative else [host, relative]
+    root = os.path.abspath(cache_dir())
+    dst = os.path.normpath(os.path.join(root, *parts))
+    if os.path.commonpath([root, dst]) != root or dst == root:
+        raise ValueError(
+            f"Refusing to download {url}: its path leads to {dst}, outside the weights cache {root} "
+            "($MASKFORMER_CACHE). Remove the '..' segments from the URL."
+        )
+    return dst
 
 
 def _download(url: str, dst: str, timeout: float) -> None:
@@ -94,8 +114,8 @@ def resolve_weights_path(path: str) -> str:
     Args:
         path: ``""`` (no weights), a local ``.pkl``/``.pth``/``.safetensors`` path (``~`` expanded),
             ``detectron2://<path>`` (Detectron2's model zoo, served from
-            ``https://dl.fbaipublicfiles.com/detectron2/``), or an ``http(s)://`` / ``file://`` URL
-            such as the official ``https://dl.fbaipublicfiles.com/maskformer/...`` model-zoo files.
+            ``https://dl.fbaipublicfiles.com/detectron2/``), or an ``http(s)://`` URL such as the
+            official ``https://dl.fbaipublicfiles.com/maskformer/...`` model-zoo files.
 
     Returns:
         A local file path (``""`` for ``""``).
@@ -103,6 +123,7 @@ def resolve_weights_path(path: str) -> str:
     Raises:
         FileNotFoundError: a local path does not exist, or a remote file is neither cached nor
             downloadable; the message names the cache path to put the file at.
+        ValueError: an unsupported scheme, or a URL whose path leads outside the cache.
     """
     if not path:
         return ""

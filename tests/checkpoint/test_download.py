@@ -1,6 +1,13 @@
-"""MODEL.WEIGHTS resolution: local paths, detectron2:// and URL names, cache, offline errors."""
+"""MODEL.WEIGHTS resolution: local paths, detectron2:// and URL names, cache, offline errors.
 
+Downloads are served by a real HTTP server on 127.0.0.1, including URLs whose path climbs out of
+the cache with ``..`` (plain or percent-encoded), which must be refused before anything is written.
+"""
+
+import functools
+import http.server
 import os
+import threading
 import urllib.error
 
 import pytest
@@ -71,10 +78,52 @@ def test_offline_env_skips_the_download(cache, monkeypatch):
         resolve_weights_path("detectron2://ImageNetPretrained/torchvision/R-50.pkl")
 
 
-def test_download_writes_the_file(tmp_path, cache):
-    src = tmp_path / "remote.pkl"
-    src.write_bytes(b"weights")
-    url = src.as_uri()  # file:// goes through the same urllib code path as https://
-    path = resolve_weights_path(url)
-    assert path == cached_path_for(url) and open(path, "rb").read() == b"weights"
+@pytest.fixture
+def http_root(tmp_path):
+    """A folder served over HTTP on 127.0.0.1; yields ``(folder, base_url)``."""
+    root = tmp_path / "served"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_download_over_http_writes_the_file(cache, http_root):
+    root, base = http_root
+    (root / "remote.pkl").write_bytes(b"weights")
+    path = resolve_weights_path(f"{base}/remote.pkl")
+    assert path == os.path.join(cache, base.split("//")[1], "remote.pkl")
+    assert open(path, "rb").read() == b"weights"
     assert not [p for p in os.listdir(os.path.dirname(path)) if ".part" in p]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/../../escaped.pth", "/%2e%2e/%2E%2E/escaped.pth", "/a/..%2f..%2f..%2fx.pth", "/x/../../../x.pth"],
+)
+def test_traversal_urls_never_write_outside_the_cache(tmp_path, cache, http_root, path):
+    root, base = http_root
+    for name in ("escaped.pth", "x.pth"):  # the server drops '..' segments and serves these
+        (root / name).write_bytes(b"payload")
+    with pytest.raises(ValueError, match="outside the weights cache"):
+        resolve_weights_path(base + path)
+    written = [p for p in tmp_path.rglob("*.pth*") if root not in p.parents]
+    assert written == []
+
+
+def test_inside_dot_dot_is_normalised_and_only_http_schemes_are_fetched(tmp_path, cache):
+    assert cached_path_for("https://example.org/a/../b.pth") == os.path.join(cache, "example.org/b.pth")
+    expected = os.path.join(cache, "example.org/b.pth")
+    assert cached_path_for("https://user:secret@example.org/b.pth") == expected
+    with pytest.raises(ValueError, match="outside the weights cache"):
+        cached_path_for("https://../x.pth")  # a host of '..'
+    src = tmp_path / "local.pth"
+    src.write_bytes(b"x")
+    for name in (src.as_uri(), "ftp://example.org/x.pth", "s3://bucket/x.pth"):
+        with pytest.raises(ValueError, match="is not supported. Use http://, https://"):
+            resolve_weights_path(name)
