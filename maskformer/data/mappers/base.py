@@ -94,8 +94,19 @@ class MapperBase:
     ) -> dict[str, Any]:
         """Maps one dataset dict (see module docstring); ``rng`` defaults to a fresh unseeded one."""
         record = copy.deepcopy(dataset_dict)
+        return self.map_image(record, read_image(record["file_name"], self.image_format), rng)
+
+    def map_image(
+        self, record: dict[str, Any], image: np.ndarray, rng: np.random.Generator | None = None
+    ) -> dict[str, Any]:
+        """Steps 2-4 on an image already read: the one test-time resize the Predictor shares.
+
+        Args:
+            record: the dataset dict, completed in place (``height``/``width`` of ``image`` when absent).
+            image: ``[H, W, 3]`` uint8 in ``image_format``.
+            rng: draws the augmentations; defaults to a fresh unseeded one.
+        """
         rng = rng if rng is not None else np.random.default_rng()
-        image = read_image(record["file_name"], self.image_format)
         _check_size(record, image)
         maps = self.read_maps(record, image.shape[:2]) if self.is_train else {}
         image, _, transforms = apply_augmentations(
@@ -122,7 +133,7 @@ def _check_size(record: dict, image: np.ndarray) -> None:
     expected = (record.get("height", h), record.get("width", w))
     if expected != (h, w):
         raise ValueError(
-            f"Image '{record['file_name']}' is {h}x{w} but its annotation says {expected[0]}x{expected[1]}. "
+            f"Image '{record.get('file_name', '<array>')}' is {h}x{w} but its annotation says {expected[0]}x{expected[1]}. "
             f"Fix the 'height'/'width' in the annotation file (or the image's EXIF orientation)."
         )
     record["height"], record["width"] = h, w
