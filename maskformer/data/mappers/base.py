@@ -133,7 +133,8 @@ def _check_size(record: dict, image: np.ndarray) -> None:
     expected = (record.get("height", h), record.get("width", w))
     if expected != (h, w):
         raise ValueError(
-            f"Image '{record.get('file_name', '<array>')}' is {h}x{w} but its annotation says {expected[0]}x{expected[1]}. "
+            f"Image '{record.get('file_name', '<array>')}' is {h}x{w} but its annotation says "
+            f"{expected[0]}x{expected[1]}. "
             f"Fix the 'height'/'width' in the annotation file (or the image's EXIF orientation)."
         )
     record["height"], record["width"] = h, w
