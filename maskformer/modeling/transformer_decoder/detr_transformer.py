@@ -13,10 +13,14 @@ __all__ = ["TransformerDecoder", "TransformerEncoder"]
 class TransformerEncoder(nn.Module):
     """``num_layers`` encoder layers over flattened image tokens, plus a final norm in pre-norm mode.
 
+    As in the official (DETR) encoder, the final LayerNorm exists whenever ``normalize_before`` is
+    set, also with zero layers: the encoder is then that LayerNorm alone (and the checkpoint stores
+    ``encoder.norm.{weight,bias}``).
+
     Args:
         d_model: width C.
         nhead: heads.
-        num_layers: layers (0 gives the identity).
+        num_layers: layers (0 gives the identity in post-norm mode, the final norm in pre-norm).
         dim_feedforward: FFN width.
         dropout: dropout rate.
         normalize_before: pre-norm layers (and a final LayerNorm ``norm``).
@@ -36,7 +40,7 @@ class TransformerEncoder(nn.Module):
             TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout, normalize_before)
             for _ in range(num_layers)
         )
-        self.norm = nn.LayerNorm(d_model) if normalize_before and num_layers > 0 else None
+        self.norm = nn.LayerNorm(d_model) if normalize_before else None
 
     def forward(
         self, src: torch.Tensor, mask: torch.Tensor | None = None, pos: torch.Tensor | None = None
