@@ -5,6 +5,7 @@ Importing this package registers no dataset; call :func:`register_builtin_datase
 
 from .build import build_test_loader, build_train_loader, build_train_sampler, get_dataset_dicts
 from .catalog import DatasetCatalog, Metadata, MetadataCatalog
+from .classes import ClassInfo, config_class_info, config_thing_ids
 from .datasets import (
     ShapesSpec,
     register_builtin_datasets,
@@ -18,6 +19,7 @@ from .samplers import InferenceSampler, RepeatFactorTrainingSampler, TrainingSam
 from .validation import Problem, validate_dataset
 
 __all__ = [
+    "ClassInfo",
     "DATASET_MAPPER_REGISTRY",
     "DatasetCatalog",
     "InferenceSampler",
@@ -31,6 +33,8 @@ __all__ = [
     "build_test_loader",
     "build_train_loader",
     "build_train_sampler",
+    "config_class_info",
+    "config_thing_ids",
     "get_dataset_dicts",
     "register_builtin_datasets",
     "register_coco_instances",

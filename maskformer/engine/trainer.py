@@ -116,13 +116,13 @@ class Trainer(TrainerBase):
         return self._trainer.optimizer
 
     def resume_or_load(self, resume: bool = True) -> None:
-        """Resumes from OUTPUT_DIR/last_checkpoint if ``resume`` and it exists; else loads MODEL.WEIGHTS.
+        """Resumes from OUTPUT_DIR's newest loadable checkpoint if ``resume``; else loads MODEL.WEIGHTS.
 
-        When resuming, training continues at the iteration after the checkpoint's.
+        When resuming, training continues at the iteration after the checkpoint's (see
+        ``Checkpointer.resume_or_load`` for how the checkpoint is chosen and when it is refused).
         """
-        resuming = resume and self.checkpointer.has_checkpoint()
         data = self.checkpointer.resume_or_load(self.cfg.MODEL.WEIGHTS, resume=resume, restore_rng=False)
-        if resuming:
+        if self.checkpointer.resumed_from:
             self.start_iter = self.iter + 1
             # Restored in train() once the data stream has started (see there).
             self._resume_rng = data.get("rng")
@@ -193,22 +193,11 @@ class Trainer(TrainerBase):
         self._trainer.load_state_dict(state_dict["_trainer"])
 
     @classmethod
-    def thing_ids(cls, cfg) -> list[int] | None:
-        """Contiguous ids of thing classes from the first training dataset's metadata (None: all)."""
-        from maskformer.data import MetadataCatalog
-
-        names = list(cfg.DATASETS.TRAIN) or list(cfg.DATASETS.TEST)
-        if not names:
-            return None
-        mapping = getattr(MetadataCatalog.get(names[0]), "thing_dataset_id_to_contiguous_id", None)
-        return sorted(set(mapping.values())) if mapping else None
-
-    @classmethod
     def build_model(cls, cfg) -> nn.Module:
-        """``maskformer.modeling.build_model`` (on MODEL.DEVICE) with the dataset's thing ids."""
+        """``maskformer.modeling.build_model`` (on MODEL.DEVICE; thing ids from the datasets' metadata)."""
         from maskformer.modeling import build_model
 
-        model = build_model(cfg, thing_ids=cls.thing_ids(cfg))
+        model = build_model(cfg)
         logger.info(f"Model:\n{model}")
         return model
 

@@ -22,12 +22,17 @@ def build_model(cfg, thing_ids: Collection[int] | None = None) -> nn.Module:
 
     Args:
         cfg: the config.
-        thing_ids: contiguous ids of the thing classes (from the dataset metadata, passed by the
-            trainer); None means every class is a thing.
+        thing_ids: contiguous ids of the thing classes; None takes them from the metadata of the
+            config's registered datasets (``DATASETS.TEST``, then ``DATASETS.TRAIN``). A model with
+            panoptic inference on refuses to be built when they stay unknown.
 
     Returns:
         The model, in training mode.
     """
+    if thing_ids is None:
+        from maskformer.data import config_thing_ids  # the builder, not the model, reads metadata
+
+        thing_ids = config_thing_ids(cfg)
     meta_arch = META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE)
     criterion = build_criterion(cfg) if getattr(meta_arch, "needs_criterion", False) else None
     model = meta_arch(cfg, criterion=criterion, thing_ids=thing_ids)

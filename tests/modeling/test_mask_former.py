@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_maskformer import NUM_CLASSES, batch, tiny_cfg
+from tiny_maskformer import NUM_CLASSES, THING_IDS, batch, tiny_cfg
 
 from maskformer.config import get_cfg
+from maskformer.data import register_builtin_datasets
 from maskformer.modeling import META_ARCH_REGISTRY, MaskFormer, build_model
 
 REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "reference"
@@ -23,7 +24,7 @@ REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "reference"
 )
 def test_tiny_maskformer_trains_and_infers(backbone, pixel_decoder, in_feature):
     torch.manual_seed(0)
-    model = build_model(tiny_cfg(backbone, pixel_decoder, in_feature), thing_ids=[0, 1])
+    model = build_model(tiny_cfg(backbone, pixel_decoder, in_feature), thing_ids=THING_IDS)
     losses = model(batch())
     assert {"loss_ce", "loss_mask", "loss_dice", "loss_ce_0", "loss_mask_0", "loss_dice_0"} <= set(losses)
     sum(losses.values()).backward()
@@ -61,7 +62,7 @@ def test_semantic_postprocess_order_gives_same_shapes_and_close_scores():
 
 
 def test_padding_and_targets():
-    model = build_model(tiny_cfg())
+    model = build_model(tiny_cfg(), thing_ids=THING_IDS)
     images = model.preprocess_image(batch())
     assert images.tensor.shape == (2, 3, 64, 64)
     assert images.image_sizes == [(64, 64), (48, 56)]
@@ -74,7 +75,7 @@ def test_padding_and_targets():
 
 
 def test_pixel_stats_are_non_persistent_buffers_and_criterion_is_a_submodule():
-    model = build_model(tiny_cfg())
+    model = build_model(tiny_cfg(), thing_ids=THING_IDS)
     names = set(model.state_dict())
     assert "pixel_mean" not in names and "pixel_std" not in names
     assert "criterion.empty_weight" in names
@@ -84,19 +85,19 @@ def test_pixel_stats_are_non_persistent_buffers_and_criterion_is_a_submodule():
 def test_size_divisibility_takes_the_larger_requirement():
     cfg = tiny_cfg("SwinT")
     cfg.MODEL.MASK_FORMER.SIZE_DIVISIBILITY = 0
-    assert build_model(cfg).size_divisibility == 32  # Swin needs 32
+    assert build_model(cfg, thing_ids=THING_IDS).size_divisibility == 32  # Swin needs 32
     cfg = tiny_cfg()
     cfg.MODEL.MASK_FORMER.SIZE_DIVISIBILITY = 64
-    assert build_model(cfg).size_divisibility == 64
+    assert build_model(cfg, thing_ids=THING_IDS).size_divisibility == 64
 
 
 def test_missing_instances_and_criterion_errors():
-    model = build_model(tiny_cfg())
+    model = build_model(tiny_cfg(), thing_ids=THING_IDS)
     inputs = batch()
     del inputs[0]["instances"]
     with pytest.raises(KeyError, match="has no 'instances'"):
         model(inputs)
-    kwargs = MaskFormer.from_config(tiny_cfg())
+    kwargs = MaskFormer.from_config(tiny_cfg(), thing_ids=THING_IDS)
     bare = MaskFormer(**kwargs)
     with pytest.raises(RuntimeError, match="without a criterion"):
         bare(batch())
@@ -104,9 +105,9 @@ def test_missing_instances_and_criterion_errors():
 
 def test_bad_transformer_in_feature():
     with pytest.raises(ValueError, match="TRANSFORMER_IN_FEATURE='res6'"):
-        build_model(tiny_cfg(in_feature="res6"))
+        build_model(tiny_cfg(in_feature="res6"), thing_ids=THING_IDS)
     with pytest.raises(ValueError, match="TransformerEncoderPixelDecoder"):
-        build_model(tiny_cfg(in_feature="transformer_encoder")).eval()(batch())
+        build_model(tiny_cfg(in_feature="transformer_encoder"), thing_ids=THING_IDS).eval()(batch())
 
 
 def official_shapes(keys_file: str) -> dict[str, tuple[int, ...]]:
@@ -129,6 +130,7 @@ def test_official_configs_give_official_state_dict(name):
     # Loaded unchanged: MaskFormer-era files get the standard decoder from the config loader.
     cfg.merge_from_file(str(REFERENCE / f"cfg_{name}.yaml"))
     cfg.MODEL.DEVICE = "cpu"
+    register_builtin_datasets()  # the thing ids of the config's DATASETS
     model = build_model(cfg)
     ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     assert ours == official_shapes(f"keys_{name}.txt")
@@ -136,9 +138,30 @@ def test_official_configs_give_official_state_dict(name):
         assert sum(p.numel() for p in model.parameters()) == 43_983_878
 
 
-def test_thing_ids_default_to_every_class():
-    assert build_model(tiny_cfg()).thing_ids == list(range(NUM_CLASSES))
+def test_thing_ids_are_never_guessed():
     assert build_model(tiny_cfg(), thing_ids={2, 0}).thing_ids == [0, 2]
+    with pytest.raises(ValueError, match="PANOPTIC_ON\\) needs the thing classes"):
+        build_model(tiny_cfg())
+    with pytest.raises(ValueError, match=r"must lie in \[0, 4\)"):
+        build_model(tiny_cfg(), thing_ids=[4])
+    cfg = tiny_cfg()
+    cfg.MODEL.MASK_FORMER.TEST.PANOPTIC_ON = False  # semantic + instance: thing ids play no part
+    assert build_model(cfg).thing_ids == []
+
+
+def test_thing_ids_come_from_the_registered_test_dataset():
+    from maskformer.data import MetadataCatalog
+
+    name = "test_mask_former_things_val"
+    MetadataCatalog.get(name).set(
+        stuff_classes=["a", "b", "c", "d"], thing_dataset_id_to_contiguous_id={7: 1, 9: 3}
+    )
+    cfg = tiny_cfg()
+    cfg.DATASETS.TEST = ("not_registered", name)
+    try:
+        assert build_model(cfg).thing_ids == [1, 3]
+    finally:
+        MetadataCatalog.remove(name)
 
 
 def test_registered():

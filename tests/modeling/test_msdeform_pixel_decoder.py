@@ -104,11 +104,13 @@ def _reference_keys(name):
     ["m2f_R50_coco_panoptic", "m2f_R50_coco_instance", "m2f_R50_ade20k_semantic", "m2f_swinT_coco_panoptic"],
 )
 def test_official_parameter_names_and_shapes(name):
+    from maskformer.data import register_builtin_datasets
     from maskformer.modeling import build_model
 
     cfg = get_cfg()
     cfg.merge_from_file(str(REFERENCE / f"cfg_{name}.yaml"))
     cfg.MODEL.DEVICE = "cpu"
+    register_builtin_datasets()  # the thing ids of the config's DATASETS
     model = build_model(cfg)
     ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     assert ours == _reference_keys(name)

@@ -6,6 +6,7 @@ from maskformer.config import get_cfg
 from maskformer.structures import Instances
 
 NUM_CLASSES = 4
+THING_IDS = [0, 1]  # panoptic inference needs them (no dataset is registered)
 
 
 def tiny_cfg(backbone: str = "R50", pixel_decoder: str = "BasePixelDecoder", in_feature: str = "res5"):

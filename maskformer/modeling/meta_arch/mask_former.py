@@ -24,6 +24,10 @@ from .build import META_ARCH_REGISTRY
 
 __all__ = ["MaskFormer"]
 
+# The transformer decoder is what tells the two official model families apart here: configs with
+# one of these are MaskFormer (v1) models, all others Mask2Former models (see `panoptic_clip_to_mask`).
+MASKFORMER_V1_DECODERS = frozenset({"StandardTransformerDecoder"})
+
 
 @META_ARCH_REGISTRY.register()
 class MaskFormer(SegmentationModel):
@@ -38,16 +42,22 @@ class MaskFormer(SegmentationModel):
         criterion: ``(outputs, targets) -> loss dict``; required for training only.
         pixel_mean: per-channel mean.
         pixel_std: per-channel std.
-        size_divisibility: minimum batch padding multiple.
-        thing_ids: contiguous ids of the thing classes; None means every class is a thing.
+        size_divisibility: batch padding multiple; 0 = none, negative = the backbone's own.
+        thing_ids: contiguous ids of the thing classes; required (not None) when panoptic
+            inference is on (it also restricts instances to things then).
         num_classes: K.
         semantic_on: return ``sem_seg``.
         panoptic_on: return ``panoptic_seg``.
         instance_on: return ``instances``.
         object_mask_threshold: panoptic query score threshold.
         overlap_threshold: panoptic visible-fraction threshold.
-        sem_seg_postprocess_before_inference: resize mask logits to the output size before the
-            semantic combination (True) or combine at the input size and resize the scores (False).
+        panoptic_clip_to_mask: Mask2Former's panoptic rule (a segment keeps only the won pixels
+            where its mask >= 0.5); False gives MaskFormer's (every won pixel). ``from_config``
+            sets False for the MaskFormer decoders (``MASKFORMER_V1_DECODERS``).
+        sem_seg_postprocess_before_inference: resize the mask logits to the output size first and
+            run every inference there (True), or combine the semantic scores at the input size and
+            resize them (False). As in the official code, panoptic or instance inference forces
+            True, so the semantic result is then also computed from the resized logits.
         test_topk_per_image: instance top-k over queries x classes.
         instance_score_thresh: drop instances scoring below this.
     """
@@ -71,6 +81,7 @@ class MaskFormer(SegmentationModel):
         instance_on: bool = False,
         object_mask_threshold: float = 0.8,
         overlap_threshold: float = 0.8,
+        panoptic_clip_to_mask: bool = True,
         sem_seg_postprocess_before_inference: bool = False,
         test_topk_per_image: int = 100,
         instance_score_thresh: float = 0.0,
@@ -78,13 +89,30 @@ class MaskFormer(SegmentationModel):
         super().__init__(backbone, pixel_mean, pixel_std, size_divisibility)
         self.sem_seg_head = sem_seg_head
         self.criterion = criterion
-        self.thing_ids = list(range(num_classes)) if thing_ids is None else sorted(thing_ids)
+        if thing_ids is None and panoptic_on:
+            raise ValueError(
+                "Panoptic inference (MODEL.MASK_FORMER.TEST.PANOPTIC_ON) needs the thing classes, and "
+                "none of the config's DATASETS.TEST / DATASETS.TRAIN is registered with them (instance "
+                "inference alone keeps every class, as officially). Register the datasets "
+                "(maskformer.data.register_builtin_datasets() or "
+                "register_*), or pass them: build_model(cfg, thing_ids=[...]) / "
+                "Predictor(cfg, class_names=[...], thing_ids=[...])."
+            )
+        self.thing_ids = [] if thing_ids is None else sorted(thing_ids)
+        if any(not 0 <= i < num_classes for i in self.thing_ids):
+            raise ValueError(
+                f"thing_ids {self.thing_ids} must lie in [0, {num_classes}) "
+                f"(MODEL.SEM_SEG_HEAD.NUM_CLASSES = {num_classes})."
+            )
         self.semantic_on = semantic_on
         self.panoptic_on = panoptic_on
         self.instance_on = instance_on
         self.object_mask_threshold = object_mask_threshold
         self.overlap_threshold = overlap_threshold
-        self.sem_seg_postprocess_before_inference = sem_seg_postprocess_before_inference
+        self.panoptic_clip_to_mask = panoptic_clip_to_mask
+        self.sem_seg_postprocess_before_inference = (
+            sem_seg_postprocess_before_inference or panoptic_on or instance_on
+        )
         self.test_topk_per_image = test_topk_per_image
         self.instance_score_thresh = instance_score_thresh
 
@@ -108,6 +136,7 @@ class MaskFormer(SegmentationModel):
             "instance_on": mf.TEST.INSTANCE_ON,
             "object_mask_threshold": mf.TEST.OBJECT_MASK_THRESHOLD,
             "overlap_threshold": mf.TEST.OVERLAP_THRESHOLD,
+            "panoptic_clip_to_mask": mf.TRANSFORMER_DECODER_NAME not in MASKFORMER_V1_DECODERS,
             "sem_seg_postprocess_before_inference": mf.TEST.SEM_SEG_POSTPROCESSING_BEFORE_INFERENCE,
             "test_topk_per_image": cfg.TEST.DETECTIONS_PER_IMAGE,
             "instance_score_thresh": mf.TEST.INSTANCE_SCORE_THRESH,
@@ -167,27 +196,33 @@ class MaskFormer(SegmentationModel):
         image_size: tuple[int, int],
         out_size: tuple[int, int],
     ) -> dict:
-        """One image: ``mask_cls`` ``[Q, K+1]``, ``mask_pred`` ``[Q, Hpad, Wpad]`` -> result dict."""
+        """One image: ``mask_cls`` ``[Q, K+1]``, ``mask_pred`` ``[Q, Hpad, Wpad]`` -> result dict.
+
+        The official order: crop and resize the mask logits to the output size (when
+        ``sem_seg_postprocess_before_inference``), then sigmoid inside each inference.
+        """
         result = {}
-        resized = None
-        if self.sem_seg_postprocess_before_inference or self.panoptic_on or self.instance_on:
-            resized = sem_seg_postprocess(mask_pred, image_size, *out_size)  # [Q, H, W]
-            mask_cls = mask_cls.to(resized)
+        if self.sem_seg_postprocess_before_inference:
+            mask_pred = sem_seg_postprocess(mask_pred, image_size, *out_size)  # [Q, H, W] logits
+            mask_cls = mask_cls.to(mask_pred)
         if self.semantic_on:
-            if self.sem_seg_postprocess_before_inference:
-                result["sem_seg"] = semantic_inference(mask_cls, resized)
-            else:
-                result["sem_seg"] = sem_seg_postprocess(
-                    semantic_inference(mask_cls, mask_pred), image_size, *out_size
-                )
+            scores = semantic_inference(mask_cls, mask_pred)
+            if not self.sem_seg_postprocess_before_inference:
+                scores = sem_seg_postprocess(scores, image_size, *out_size)
+            result["sem_seg"] = scores
         if self.panoptic_on:
             result["panoptic_seg"] = panoptic_inference(
-                mask_cls, resized, self.thing_ids, self.object_mask_threshold, self.overlap_threshold
+                mask_cls,
+                mask_pred,
+                self.thing_ids,
+                self.object_mask_threshold,
+                self.overlap_threshold,
+                self.panoptic_clip_to_mask,
             )
         if self.instance_on:
             result["instances"] = instance_inference(
                 mask_cls,
-                resized,
+                mask_pred,
                 self.thing_ids,
                 self.panoptic_on,
                 self.test_topk_per_image,
