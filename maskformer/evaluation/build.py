@@ -11,7 +11,10 @@ official Mask2Former ``train_net.py``. A new dataset type plugs in by registerin
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 from ..registry import Registry
@@ -25,10 +28,73 @@ __all__ = ["EVALUATOR_REGISTRY", "build_evaluator"]
 
 EVALUATOR_REGISTRY = Registry("EVALUATOR")
 
+logger = logging.getLogger(__name__)
 
-def _test_flags(cfg: Any) -> tuple[bool, bool, bool]:
+
+def _has_semantic_gt(dataset_name: str, metadata: Any) -> bool:
+    """A ``sem_seg_root`` in the metadata, else a ``sem_seg_file_name`` in every dataset dict."""
+    from ..data import DatasetCatalog
+
+    if metadata.get("sem_seg_root"):
+        return True
+    dicts = DatasetCatalog.get(dataset_name)
+    return bool(dicts) and all("sem_seg_file_name" in d for d in dicts)
+
+
+def _has_metadata(*keys: str) -> Callable[[str, Any], bool]:
+    return lambda dataset_name, metadata: all(metadata.get(key) for key in keys)
+
+
+# task -> (the config flag asking for it, the ground truth it needs, test of that ground truth)
+_GROUND_TRUTH: dict[str, tuple[str, str, Callable[[str, Any], bool]]] = {
+    "semantic": ("SEMANTIC_ON", "metadata 'sem_seg_root' or a sem_seg_file_name per image", _has_semantic_gt),
+    "instance": ("INSTANCE_ON", "a COCO instance json (metadata 'json_file')", _has_metadata("json_file")),
+    "panoptic": (
+        "PANOPTIC_ON",
+        "a panoptic json and PNG folder (metadata 'panoptic_json', 'panoptic_root')",
+        _has_metadata("panoptic_json", "panoptic_root"),
+    ),
+    "cityscapes semantic": ("SEMANTIC_ON", "the gtFine folder (metadata 'gt_dir')", _has_metadata("gt_dir")),
+    "cityscapes instance": ("INSTANCE_ON", "the gtFine folder (metadata 'gt_dir')", _has_metadata("gt_dir")),
+}
+
+
+@functools.cache
+def _log_missing_gt(dataset_name: str, task: str) -> None:
+    """Logs once per process and (dataset, task) that a requested metric cannot be computed."""
+    flag, needs, _ = _GROUND_TRUTH[task]
+    logger.warning(
+        "MODEL.MASK_FORMER.TEST.%s asks for %s evaluation, but dataset '%s' has no %s ground truth "
+        "(needs %s); that evaluator is not added.",
+        flag,
+        task,
+        dataset_name,
+        task,
+        needs,
+    )
+
+
+def _evaluable(requested: bool, task: str, dataset_name: str, metadata: Any) -> bool:
+    """Whether to add the evaluator of ``task``: requested and the dataset has its ground truth."""
+    if not requested:
+        return False
+    if _GROUND_TRUTH[task][2](dataset_name, metadata):
+        return True
+    _log_missing_gt(dataset_name, task)
+    return False
+
+
+def _test_flags(
+    cfg: Any, dataset_name: str, metadata: Any, cityscapes: bool = False
+) -> tuple[bool, bool, bool]:
+    """``TEST.{SEMANTIC,INSTANCE,PANOPTIC}_ON``, each also requiring the dataset's ground truth."""
     test = cfg.MODEL.MASK_FORMER.TEST
-    return test.SEMANTIC_ON, test.INSTANCE_ON, test.PANOPTIC_ON
+    prefix = "cityscapes " if cityscapes else ""
+    return (
+        _evaluable(test.SEMANTIC_ON, prefix + "semantic", dataset_name, metadata),
+        _evaluable(test.INSTANCE_ON, prefix + "instance", dataset_name, metadata),
+        _evaluable(test.PANOPTIC_ON, "panoptic", dataset_name, metadata),
+    )
 
 
 def _sem_seg(dataset_name: str, metadata: Any, output_folder: str | None) -> SemSegEvaluator:
@@ -52,7 +118,7 @@ def coco_evaluators(cfg: Any, dataset_name: str, metadata: Any, output_folder: s
 @EVALUATOR_REGISTRY.register(name="coco_panoptic_seg")
 def coco_panoptic_evaluators(cfg: Any, dataset_name: str, metadata: Any, output_folder: str | None) -> list:
     """COCO panoptic: PQ, then COCO instance AP and semantic mIoU, each by ``TEST.*_ON``."""
-    semantic_on, instance_on, panoptic_on = _test_flags(cfg)
+    semantic_on, instance_on, panoptic_on = _test_flags(cfg, dataset_name, metadata)
     evaluators: list[DatasetEvaluator] = []
     if panoptic_on:
         evaluators.append(COCOPanopticEvaluator.from_metadata(metadata, output_dir=output_folder))
@@ -65,7 +131,7 @@ def coco_panoptic_evaluators(cfg: Any, dataset_name: str, metadata: Any, output_
 
 def _panoptic_with_stuff_ids(cfg: Any, dataset_name: str, metadata: Any, output_folder: str | None) -> list:
     """ADE20K / Mapillary panoptic: contiguous ids cover stuff, so the instance AP uses sparse ids."""
-    semantic_on, instance_on, panoptic_on = _test_flags(cfg)
+    semantic_on, instance_on, panoptic_on = _test_flags(cfg, dataset_name, metadata)
     evaluators: list[DatasetEvaluator] = []
     if panoptic_on:
         evaluators.append(COCOPanopticEvaluator.from_metadata(metadata, output_dir=output_folder))
@@ -81,8 +147,10 @@ def _panoptic_with_stuff_ids(cfg: Any, dataset_name: str, metadata: Any, output_
 @EVALUATOR_REGISTRY.register(name="ade20k_panoptic_seg")
 def ade20k_panoptic_evaluators(cfg: Any, dataset_name: str, metadata: Any, output_folder: str | None) -> list:
     """ADE20K panoptic: semantic (always, as in the official script), PQ and instance AP by ``TEST.*_ON``."""
-    sem_seg = _sem_seg(dataset_name, metadata, output_folder)
-    return [sem_seg, *_panoptic_with_stuff_ids(cfg, dataset_name, metadata, output_folder)]
+    evaluators = _panoptic_with_stuff_ids(cfg, dataset_name, metadata, output_folder)
+    if _evaluable(True, "semantic", dataset_name, metadata):
+        evaluators.insert(0, _sem_seg(dataset_name, metadata, output_folder))
+    return evaluators
 
 
 @EVALUATOR_REGISTRY.register(name="mapillary_vistas_panoptic_seg")
@@ -90,7 +158,7 @@ def mapillary_panoptic_evaluators(
     cfg: Any, dataset_name: str, metadata: Any, output_folder: str | None
 ) -> list:
     """Mapillary Vistas panoptic: PQ, instance AP and semantic mIoU, each by ``TEST.*_ON``."""
-    semantic_on = _test_flags(cfg)[0]
+    semantic_on = _test_flags(cfg, dataset_name, metadata)[0]
     evaluators = _panoptic_with_stuff_ids(cfg, dataset_name, metadata, output_folder)
     if semantic_on:
         evaluators.append(_sem_seg(dataset_name, metadata, output_folder))
@@ -118,7 +186,7 @@ def cityscapes_panoptic_evaluators(
     cfg: Any, dataset_name: str, metadata: Any, output_folder: str | None
 ) -> list:
     """Cityscapes panoptic: PQ, Cityscapes semantic and instance, each by ``TEST.*_ON``."""
-    semantic_on, instance_on, panoptic_on = _test_flags(cfg)
+    semantic_on, instance_on, panoptic_on = _test_flags(cfg, dataset_name, metadata, cityscapes=True)
     evaluators: list[DatasetEvaluator] = []
     if panoptic_on:
         evaluators.append(COCOPanopticEvaluator.from_metadata(metadata, output_dir=output_folder))
@@ -155,6 +223,7 @@ def build_evaluator(cfg: Any, dataset_name: str, output_folder: str | None = Non
     if not evaluators:
         raise ValueError(
             f"No evaluator for dataset '{dataset_name}' (evaluator_type '{evaluator_type}'): every task is "
-            "switched off; set MODEL.MASK_FORMER.TEST.SEMANTIC_ON / INSTANCE_ON / PANOPTIC_ON."
+            "switched off or lacks ground truth in the dataset (see the warnings above); set "
+            "MODEL.MASK_FORMER.TEST.SEMANTIC_ON / INSTANCE_ON / PANOPTIC_ON to a task the dataset has."
         )
     return DatasetEvaluators(evaluators)

@@ -36,7 +36,7 @@ def _configure(cfg, mapper_name, crop=True, color=True):
 
 
 def test_every_mapper_is_registered():
-    assert set(_TRAIN_VIEWS) | {"test"} <= set(DATASET_MAPPER_REGISTRY.keys())
+    assert set(_TRAIN_VIEWS) | {"test", "detr_panoptic"} <= set(DATASET_MAPPER_REGISTRY.keys())
 
 
 @pytest.mark.parametrize("name", sorted(_TRAIN_VIEWS))
@@ -53,7 +53,8 @@ def test_mapper_output_contract(data_cfg, name):
         assert instances.gt_classes.dtype == torch.int64 and len(instances.gt_classes) == len(
             instances.gt_masks
         )
-        assert instances.gt_masks.flatten(1).any(1).all()
+        if name in ("mask_former_semantic", "coco_instance_lsj"):  # the others keep emptied targets
+            assert instances.gt_masks.flatten(1).any(1).all()
         assert (out["height"], out["width"]) == (64, 64)
         if "sem_seg" in out:
             assert out["sem_seg"].dtype == torch.int64 and out["sem_seg"].shape == image.shape[1:]

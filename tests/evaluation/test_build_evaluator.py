@@ -1,6 +1,8 @@
 """build_evaluator: the official train_net.py combinations, chosen by evaluator_type."""
 
 import json
+import logging
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +16,8 @@ from maskformer.evaluation import (
     build_evaluator,
 )
 
+CONFIGS = Path(__file__).parents[2] / "configs"
+
 
 @pytest.fixture
 def dataset(tmp_path):
@@ -26,10 +30,11 @@ def dataset(tmp_path):
         json.dumps({"images": [], "annotations": [], "categories": categories[:1]})
     )
 
-    def register(evaluator_type, thing_contiguous=0):
+    def register(evaluator_type, thing_contiguous=0, semantic=True, instance=True):
         name = f"_test_eval_{evaluator_type}_{len(names)}"
         names.append(name)
-        DatasetCatalog.register(name, lambda: [{"file_name": "x.jpg", "sem_seg_file_name": "x.png"}])
+        record = {"file_name": "x.jpg", **({"sem_seg_file_name": "x.png"} if semantic else {})}
+        DatasetCatalog.register(name, lambda: [record])
         MetadataCatalog.get(name).set(
             evaluator_type=evaluator_type,
             stuff_classes=["a", "b"],
@@ -39,7 +44,7 @@ def dataset(tmp_path):
             ignore_label=255,
             panoptic_json=str(tmp_path / "pan.json"),
             panoptic_root=str(tmp_path / "pan"),
-            json_file=str(tmp_path / "inst.json"),
+            **({"json_file": str(tmp_path / "inst.json")} if instance else {}),
         )
         return name
 
@@ -77,6 +82,47 @@ def test_coco_panoptic_follows_test_flags(dataset):
     assert _types(build_evaluator(_cfg(instance=False, semantic=False), name)) == [COCOPanopticEvaluator]
     with pytest.raises(ValueError, match="PANOPTIC_ON"):
         build_evaluator(_cfg(False, False, False), name)
+
+
+def _missing_gt_warnings(caplog):
+    return [r for r in caplog.records if "ground truth" in r.getMessage()]
+
+
+def test_no_evaluator_for_ground_truth_the_dataset_lacks(dataset, caplog):
+    """As coco_2017_val_panoptic (no semantic maps): PQ (and AP) only, the skipped mIoU logged once."""
+    name = dataset("coco_panoptic_seg", semantic=False)
+    with caplog.at_level(logging.WARNING, logger="maskformer.evaluation.build"):
+        for _ in range(2):
+            assert _types(build_evaluator(_cfg(), name)) == [COCOPanopticEvaluator, COCOInstanceEvaluator]
+    warnings = _missing_gt_warnings(caplog)
+    assert len(warnings) == 1
+    assert "SEMANTIC_ON" in warnings[0].getMessage() and name in warnings[0].getMessage()
+
+
+def test_maskformer_coco_panoptic_config_evaluates_pq_only(dataset):
+    """The official MaskFormer COCO panoptic recipe (SEMANTIC_ON left at True) on a PQ-only split."""
+    cfg = get_cfg()
+    cfg.merge_from_file(str(CONFIGS / "maskformer/coco-panoptic/maskformer_panoptic_R50_bs64_554k.yaml"))
+    name = dataset("coco_panoptic_seg", semantic=False)
+    assert _types(build_evaluator(cfg, name)) == [COCOPanopticEvaluator]
+
+
+def test_instance_evaluator_needs_an_instance_json(dataset, caplog):
+    name = dataset("mapillary_vistas_panoptic_seg", thing_contiguous=1, instance=False)
+    with caplog.at_level(logging.WARNING, logger="maskformer.evaluation.build"):
+        assert _types(build_evaluator(_cfg(), name)) == [COCOPanopticEvaluator, SemSegEvaluator]
+    assert ["INSTANCE_ON" in r.getMessage() for r in _missing_gt_warnings(caplog)] == [True]
+
+
+def test_ade20k_semantic_needs_semantic_maps(dataset):
+    name = dataset("ade20k_panoptic_seg", thing_contiguous=1, semantic=False)
+    assert _types(build_evaluator(_cfg(), name)) == [COCOPanopticEvaluator, COCOInstanceEvaluator]
+
+
+def test_nothing_evaluable_is_a_clear_error(dataset):
+    name = dataset("coco_panoptic_seg", semantic=False, instance=False)
+    with pytest.raises(ValueError, match="lacks ground truth"):
+        build_evaluator(_cfg(panoptic=False), name)
 
 
 def test_ade20k_panoptic_always_semantic_and_sparse_instance_ids(dataset):

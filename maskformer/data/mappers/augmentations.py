@@ -7,6 +7,8 @@ from maskformer.data.transforms import (
     Augmentation,
     ColorAugSSD,
     FixedSizeCrop,
+    RandomApply,
+    RandomCrop,
     RandomCropCategoryAreaConstraint,
     RandomFlip,
     ResizeScale,
@@ -14,6 +16,7 @@ from maskformer.data.transforms import (
 )
 
 __all__ = [
+    "detr_panoptic_augmentations",
     "flip_augmentation",
     "lsj_augmentations",
     "mask_former_augmentations",
@@ -21,6 +24,9 @@ __all__ = [
     "train_ignore_label",
     "train_mapper_kwargs",
 ]
+
+DETR_CROP_SHORT_EDGES = (400, 500, 600)  # DETR's pre-crop resize (fixed in the official mapper)
+DETR_CROP_PROB = 0.5
 
 
 def train_ignore_label(cfg) -> int:
@@ -51,13 +57,16 @@ def flip_augmentation(cfg) -> list[Augmentation]:
     return [] if mode == "none" else [RandomFlip(horizontal=mode == "horizontal")]
 
 
+def train_resize(cfg) -> ResizeShortestEdge:
+    """``ResizeShortestEdge(INPUT.MIN_SIZE_TRAIN, INPUT.MAX_SIZE_TRAIN, INPUT.MIN_SIZE_TRAIN_SAMPLING)``."""
+    return ResizeShortestEdge(
+        list(cfg.INPUT.MIN_SIZE_TRAIN), cfg.INPUT.MAX_SIZE_TRAIN, cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING
+    )
+
+
 def mask_former_augmentations(cfg, crop_constraint: bool = True) -> list[Augmentation]:
     """ResizeShortestEdge -> crop (single-category area constraint) -> SSD colour -> flip."""
-    augs: list[Augmentation] = [
-        ResizeShortestEdge(
-            list(cfg.INPUT.MIN_SIZE_TRAIN), cfg.INPUT.MAX_SIZE_TRAIN, cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING
-        )
-    ]
+    augs: list[Augmentation] = [train_resize(cfg)]
     if cfg.INPUT.CROP.ENABLED:
         max_area = cfg.INPUT.CROP.SINGLE_CATEGORY_MAX_AREA if crop_constraint else 1.0
         augs.append(
@@ -68,6 +77,21 @@ def mask_former_augmentations(cfg, crop_constraint: bool = True) -> list[Augment
     if cfg.INPUT.COLOR_AUG_SSD:
         augs.append(ColorAugSSD(image_format=cfg.INPUT.FORMAT))
     return augs + flip_augmentation(cfg)
+
+
+def detr_panoptic_augmentations(cfg) -> list[Augmentation]:
+    """MaskFormer's COCO panoptic (DETR) recipe: flip -> [crop] -> ResizeShortestEdge(MIN_SIZE_TRAIN).
+
+    With ``INPUT.CROP.ENABLED``, half of the images are first resized to a short edge of 400, 500
+    or 600 and randomly cropped (``INPUT.CROP.TYPE`` / ``SIZE``, e.g. "absolute_range" [384, 600]);
+    the final resize applies to every image.
+    """
+    crop: list[Augmentation] = []
+    if cfg.INPUT.CROP.ENABLED:
+        pre_crop = ResizeShortestEdge(list(DETR_CROP_SHORT_EDGES), sample_style="choice")
+        window = RandomCrop(cfg.INPUT.CROP.TYPE, list(cfg.INPUT.CROP.SIZE))
+        crop = [RandomApply([pre_crop, window], prob=DETR_CROP_PROB)]
+    return flip_augmentation(cfg) + crop + [train_resize(cfg)]
 
 
 def lsj_augmentations(cfg) -> list[Augmentation]:

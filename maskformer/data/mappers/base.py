@@ -143,7 +143,10 @@ def _check_size(record: dict, image: np.ndarray) -> None:
 def masks_to_instances(
     classes: list[int], masks: torch.Tensor | list[torch.Tensor], image_hw: tuple[int, int]
 ) -> Instances:
-    """Targets with empty masks removed (a crop can remove an object entirely).
+    """One target per class id and mask, empty masks included (as the official mappers).
+
+    A mask emptied by a crop is still a target: it takes part in the matching and in the number
+    of masks that normalises the mask losses.
 
     Args:
         classes: ``N`` contiguous class ids.
@@ -153,9 +156,8 @@ def masks_to_instances(
     h, w = image_hw
     if isinstance(masks, list):
         masks = torch.stack(masks) if masks else torch.zeros((0, h, w), dtype=torch.bool)
-    keep = masks.flatten(1).any(dim=1) if len(masks) else torch.zeros(0, dtype=torch.bool)
-    gt_classes = torch.tensor(classes, dtype=torch.int64).reshape(-1)[keep]
-    return Instances((h, w), gt_classes=gt_classes, gt_masks=masks[keep].bool())
+    gt_classes = torch.tensor(classes, dtype=torch.int64).reshape(-1)
+    return Instances((h, w), gt_classes=gt_classes, gt_masks=masks.bool())
 
 
 def build_mapper(cfg, is_train: bool):

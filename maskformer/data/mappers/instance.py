@@ -21,8 +21,10 @@ class InstanceMapper(MapperBase):
     RLE) is rasterised at the original image size and the bitmask stack goes through the same
     transforms as the image, so masks and image stay aligned pixel for pixel. The crop is a plain
     random crop (instance data has no semantic map for the area constraint). Masks emptied by a
-    crop are removed.
+    crop stay targets, as officially.
     """
+
+    filter_empty = False  # drop instances a crop left without pixels (only the LSJ mapper does)
 
     @configurable
     def __init__(self, **kwargs) -> None:
@@ -58,7 +60,11 @@ class InstanceMapper(MapperBase):
 
     def build_targets(self, record, maps, image_hw) -> Instances:
         classes = [int(obj["category_id"]) for obj in _non_crowd(record)]
-        return masks_to_instances(classes, maps["instance_masks"].bool(), image_hw)
+        masks = maps["instance_masks"].bool()
+        if self.filter_empty:
+            keep = masks.flatten(1).any(dim=1)
+            classes, masks = [c for c, k in zip(classes, keep.tolist()) if k], masks[keep]
+        return masks_to_instances(classes, masks, image_hw)
 
 
 def _non_crowd(record: dict) -> list[dict]:

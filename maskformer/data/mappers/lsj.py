@@ -16,7 +16,12 @@ __all__ = ["LSJInstanceMapper", "LSJPanopticMapper"]
 
 @DATASET_MAPPER_REGISTRY.register(name="coco_instance_lsj")
 class LSJInstanceMapper(InstanceMapper):
-    """Instance mapper with large-scale jitter (Mask2Former's COCO instance training)."""
+    """Instance mapper with large-scale jitter (Mask2Former's COCO instance training).
+
+    Unlike the other mappers, instances left empty by the crop are dropped, as officially.
+    """
+
+    filter_empty = True
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True) -> dict:

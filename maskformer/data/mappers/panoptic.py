@@ -30,6 +30,8 @@ class PanopticMapper(MapperBase):
     ``sem_seg``.
     """
 
+    reads_sem_seg = True  # output ``sem_seg`` when the dataset dict has ``sem_seg_file_name``
+
     @configurable
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -45,7 +47,7 @@ class PanopticMapper(MapperBase):
                 f"need a COCO-panoptic-format dataset (or set INPUT.DATASET_MAPPER_NAME to match your data)."
             )
         maps = {"pan_seg": read_panoptic_ids(record["pan_seg_file_name"])}
-        if "sem_seg_file_name" in record:
+        if self.reads_sem_seg and "sem_seg_file_name" in record:
             maps["sem_seg"] = read_label_map(record["sem_seg_file_name"])
         for name, array in maps.items():
             if array.shape != tuple(image_hw):

@@ -24,6 +24,7 @@ __all__ = [
     "Augmentation",
     "ColorAugSSD",
     "FixedSizeCrop",
+    "RandomApply",
     "RandomCrop",
     "RandomCropCategoryAreaConstraint",
     "RandomFlip",
@@ -41,6 +42,13 @@ class Augmentation:
     ) -> Transform:
         raise NotImplementedError
 
+    def apply(
+        self, image: np.ndarray, sem_seg: np.ndarray | None, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray | None, Transform]:
+        """Draws the transform and applies it to ``image`` ``[H, W, C]`` and ``sem_seg`` ``[H, W]``."""
+        t = self.get_transform(image, sem_seg, rng)
+        return t.apply_image(image), None if sem_seg is None else t.apply_sem_seg(sem_seg), t
+
 
 def apply_augmentations(
     augmentations: list[Augmentation], image: np.ndarray, sem_seg: np.ndarray | None, rng: np.random.Generator
@@ -53,12 +61,31 @@ def apply_augmentations(
     """
     transforms = []
     for aug in augmentations:
-        t = aug.get_transform(image, sem_seg, rng)
-        image = t.apply_image(image)
-        if sem_seg is not None:
-            sem_seg = t.apply_segmentation(sem_seg)
+        image, sem_seg, t = aug.apply(image, sem_seg, rng)
         transforms.append(t)
     return image, sem_seg, TransformList(transforms)
+
+
+class RandomApply(Augmentation):
+    """Applies a list of augmentations in order with probability ``prob``, else nothing.
+
+    Args:
+        augmentations: applied together (each sees the output of the previous one) or not at all.
+        prob: probability of applying them.
+    """
+
+    def __init__(self, augmentations: list[Augmentation], prob: float = 0.5) -> None:
+        if not 0.0 <= prob <= 1.0:
+            raise ValueError(f"RandomApply probability must be in [0, 1], got {prob}.")
+        self.augmentations, self.prob = list(augmentations), prob
+
+    def apply(self, image, sem_seg, rng):
+        if rng.random() >= self.prob:
+            return image, sem_seg, Transform()
+        return apply_augmentations(self.augmentations, image, sem_seg, rng)
+
+    def get_transform(self, image, sem_seg, rng):
+        return self.apply(image, sem_seg, rng)[2]
 
 
 class ResizeShortestEdge(Augmentation):

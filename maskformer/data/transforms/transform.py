@@ -37,6 +37,10 @@ class Transform:
         """Transforms label maps; ``pad_value`` fills pixels that did not exist (padding)."""
         return segmentation
 
+    def apply_sem_seg(self, sem_seg: np.ndarray, pad_value: int = 0) -> np.ndarray:
+        """Transforms semantic label maps (as :meth:`apply_segmentation` unless a resize says otherwise)."""
+        return self.apply_segmentation(sem_seg, pad_value)
+
     def apply_coords(self, coords: np.ndarray) -> np.ndarray:
         """Transforms ``[N, 2]`` float ``(x, y)`` points in absolute pixel coordinates."""
         return coords
@@ -62,6 +66,11 @@ class TransformList(Transform):
         for t in self.transforms:
             segmentation = t.apply_segmentation(segmentation, pad_value)
         return segmentation
+
+    def apply_sem_seg(self, sem_seg: np.ndarray, pad_value: int = 0) -> np.ndarray:
+        for t in self.transforms:
+            sem_seg = t.apply_sem_seg(sem_seg, pad_value)
+        return sem_seg
 
     def apply_coords(self, coords: np.ndarray) -> np.ndarray:
         for t in self.transforms:
