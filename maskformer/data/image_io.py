@@ -82,5 +82,8 @@ def read_panoptic_ids(path: str) -> np.ndarray:
     """Reads a COCO panoptic PNG as a ``[H, W]`` int64 segment-id map (0 = void)."""
     image = _open(path)
     if image.mode != "RGB":
-        raise ValueError(f"Panoptic PNG '{path}' has mode {image.mode}; COCO panoptic PNGs are RGB.")
+        raise ValueError(
+            f"Panoptic PNG '{path}' has mode {image.mode}; COCO panoptic PNGs are RGB. Fix: regenerate it "
+            "in RGB with segment ids encoded as R + 256 G + 256^2 B (panopticapi's id2rgb)."
+        )
     return rgb2id(np.asarray(image))

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from maskformer.data.catalog import DatasetCatalog, MetadataCatalog
+from maskformer.data.datasets.annotation_files import duplicates, read_annotation_json
+from maskformer.data.datasets.coco_instance_checks import check_instance_json
+from maskformer.data.datasets.coco_panoptic_checks import check_panoptic_json
 from maskformer.data.image_io import read_image, read_label_map, read_panoptic_ids
 
 __all__ = ["Problem", "validate_dataset"]
@@ -172,6 +176,33 @@ def _check_record(record: dict, num_classes: int, ignore: int) -> list[Problem]:
     return problems
 
 
+def _check_annotation_files(meta: dict) -> list[Problem]:
+    """Content problems of the dataset's annotation JSONs (each one the loaders refuse the file for)."""
+    problems = []
+    for key, check in (("panoptic_json", check_panoptic_json), ("json_file", check_instance_json)):
+        path = meta.get(key)
+        if not path or not os.path.isfile(path):
+            continue  # a missing file is reported when the dataset is loaded
+        try:
+            data = read_annotation_json(path)
+        except ValueError as e:
+            problems.append(Problem(path, str(e), "regenerate the file."))
+            continue
+        problems += [Problem(f"{path}: {p.record}", p.message, p.fix) for p in check(data)]
+    return problems
+
+
+def _check_unique_ids(dicts: list[dict], name: str) -> list[Problem]:
+    return [
+        Problem(
+            f"DatasetCatalog['{name}']",
+            f"has several records with image_id {image_id!r}; evaluation pairs predictions by image_id.",
+            "give every image a unique id.",
+        )
+        for image_id in duplicates(d.get("image_id") for d in dicts)
+    ]
+
+
 def validate_dataset(cfg, dataset_name: str, max_images: int | None = None) -> list[Problem]:
     """Checks files, class ids, panoptic segment ids and metadata of ``dataset_name`` against ``cfg``.
 
@@ -185,13 +216,17 @@ def validate_dataset(cfg, dataset_name: str, max_images: int | None = None) -> l
     """
     meta = MetadataCatalog.get(dataset_name).as_dict()
     problems = _check_metadata(dataset_name, meta, cfg)
+    content = _check_annotation_files(meta)
     try:
         dicts = DatasetCatalog.get(dataset_name)
     except (OSError, ValueError, KeyError) as e:
+        if content:  # the loader refused the file for the problems listed
+            return problems + content
         return [
             *problems,
             Problem(f"DatasetCatalog['{dataset_name}']", f"cannot be loaded: {e}", "see the message."),
         ]
+    problems += content + _check_unique_ids(dicts, dataset_name)
     if not dicts:
         problems.append(Problem(f"DatasetCatalog['{dataset_name}']", "is empty.", "check the dataset root."))
     num_classes, ignore = cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES, meta.get("ignore_label", 255)

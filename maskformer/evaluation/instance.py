@@ -23,6 +23,7 @@ import pycocotools.mask as mask_util
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from ..data.datasets.coco_instance_checks import load_coco_api
 from ..utils import comm
 from .evaluator import DatasetEvaluator, print_results_table, save_results_json
 
@@ -188,8 +189,7 @@ class COCOInstanceEvaluator(DatasetEvaluator):
             raise FileNotFoundError(
                 f"COCO instance annotations {self._json_file!r} not found (metadata json_file)."
             )
-        with contextlib.redirect_stdout(io.StringIO()):
-            coco_gt = COCO(self._json_file)
+        coco_gt = load_coco_api(self._json_file)
         output = OrderedDict()
         for task in self._tasks:
             output[task] = evaluate_coco_results(coco_gt, results, task)

@@ -21,9 +21,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..data.datasets.annotation_files import join_inside
+from ..data.datasets.coco_panoptic_checks import load_panoptic_json
+from ..data.image_io import read_panoptic_ids
 from ..utils import comm
 from .evaluator import DatasetEvaluator, print_results_table, save_results_json
-from .pq import accumulate_stats, id2rgb, pq_average, pq_image_stats, rgb2id
+from .pq import accumulate_stats, id2rgb, pq_average, pq_image_stats
 
 __all__ = ["COCOPanopticEvaluator", "decode_label_divisor"]
 
@@ -118,8 +121,7 @@ class COCOPanopticEvaluator(DatasetEvaluator):
             raise FileNotFoundError(
                 f"Panoptic ground-truth folder {self._gt_folder!r} not found (metadata panoptic_root)."
             )
-        with open(self._gt_json_file) as f:
-            self._gt_json = json.load(f)
+        self._gt_json = load_panoptic_json(self._gt_json_file)
         self._categories = {c["id"]: c for c in self._gt_json["categories"]}
         self._gt_by_image = {str(a["image_id"]): a for a in self._gt_json["annotations"]}
         self._gt_by_stem = {os.path.splitext(a["file_name"])[0]: a for a in self._gt_json["annotations"]}
@@ -165,8 +167,8 @@ class COCOPanopticEvaluator(DatasetEvaluator):
         for inp, out in zip(inputs, outputs):
             ann = self._gt_annotation(inp)
             pred_ids, segments = self._convert(out)
-            with Image.open(os.path.join(self._gt_folder, ann["file_name"])) as img:
-                gt_ids = rgb2id(np.array(img.convert("RGB")))
+            where = f"'{self._gt_json_file}' annotation of image {ann['image_id']!r}"
+            gt_ids = read_panoptic_ids(join_inside(self._gt_folder, ann["file_name"], where))
             if gt_ids.shape != pred_ids.shape:
                 raise ValueError(
                     f"Panoptic prediction {pred_ids.shape} and ground truth {gt_ids.shape} of image "
@@ -191,7 +193,8 @@ class COCOPanopticEvaluator(DatasetEvaluator):
         folder = os.path.join(self._output_dir, "panoptic_predictions")
         os.makedirs(folder, exist_ok=True)
         for pred in predictions:
-            with open(os.path.join(folder, pred["file_name"]), "wb") as f:
+            where = f"prediction of image {pred['image_id']!r}"
+            with open(join_inside(folder, pred["file_name"], where), "wb") as f:
                 f.write(pred["png"])
         pred_json = copy.copy(self._gt_json)
         pred_json["annotations"] = [{k: v for k, v in p.items() if k != "png"} for p in predictions]

@@ -30,8 +30,17 @@ _IOU, _TP, _FP, _FN = range(4)
 
 
 def rgb2id(color: np.ndarray) -> np.ndarray:
-    """COCO panoptic PNG colours ``[H, W, 3]`` to segment ids ``[H, W]`` (``R + 256 G + 256² B``)."""
+    """COCO panoptic PNG colours ``[H, W, 3]`` to segment ids ``[H, W]`` (``R + 256 G + 256² B``).
+
+    Raises:
+        ValueError: ``color`` is not ``[..., 3]`` (a gray or RGBA map would decode to wrong ids).
+    """
     color = np.asarray(color, dtype=np.int64)
+    if color.ndim < 3 or color.shape[-1] != 3:
+        raise ValueError(
+            f"Panoptic colours must be [H, W, 3] (an RGB panoptic PNG), got shape {tuple(color.shape)}. "
+            "Fix: write panoptic PNGs in RGB with ids encoded as R + 256 G + 256^2 B."
+        )
     return color[..., 0] + 256 * color[..., 1] + 256 * 256 * color[..., 2]
 
 

@@ -1,6 +1,5 @@
 import contextlib
 import io
-import logging
 import os
 
 import numpy as np
@@ -25,10 +24,8 @@ def coco(tmp_path):
     return write_coco(str(tmp_path))
 
 
-def test_instances_agree_with_pycocotools(coco, caplog):
-    with caplog.at_level(logging.WARNING):
-        dicts = load_coco_json(coco["instances_json"], coco["image_root"])
-    assert "dropped 1 annotations without a valid segmentation" in caplog.text
+def test_instances_agree_with_pycocotools(coco):
+    dicts = load_coco_json(coco["instances_json"], coco["image_root"])
     with contextlib.redirect_stdout(io.StringIO()):
         api = COCO(coco["instances_json"])
     assert [d["image_id"] for d in dicts] == sorted(api.getImgIds())
@@ -37,7 +34,7 @@ def test_instances_agree_with_pycocotools(coco, caplog):
         info = api.loadImgs(record["image_id"])[0]
         assert (record["height"], record["width"]) == (info["height"], info["width"])
         assert record["file_name"].endswith(info["file_name"])
-        reference = [a for a in api.loadAnns(api.getAnnIds(imgIds=[record["image_id"]])) if a["id"] != 4]
+        reference = api.loadAnns(api.getAnnIds(imgIds=[record["image_id"]]))
         assert len(record["annotations"]) == len(reference)
         for ours, ref in zip(record["annotations"], reference):
             assert ours["bbox"] == ref["bbox"] and ours["iscrowd"] == ref["iscrowd"]
@@ -58,7 +55,7 @@ def test_unknown_instance_category_names_the_file(coco, tmp_path):
     from maskformer.data import MetadataCatalog
 
     MetadataCatalog.get("_bad_coco").set(thing_dataset_id_to_contiguous_id={1: 0}, thing_classes=["person"])
-    with pytest.raises(ValueError, match="bad.json.*category_id 3"):
+    with pytest.raises(ValueError, match="(?s)bad.json.*category_id 3"):
         load_coco_json(str(bad), coco["image_root"], "_bad_coco")
 
 

@@ -8,13 +8,14 @@ comes from cityscapesscripts' ``createPanopticImgs`` (``gtFine/cityscapes_panopt
 from __future__ import annotations
 
 import glob
-import json
 import logging
 import os
 from typing import Any
 
 import numpy as np
 
+from maskformer.data.datasets.annotation_files import join_inside
+from maskformer.data.datasets.coco_panoptic_checks import load_panoptic_json
 from maskformer.data.image_io import read_label_map
 from maskformer.structures.masks import bitmask_to_rle
 
@@ -100,13 +101,13 @@ def load_cityscapes_panoptic(
     image_dir: str, gt_dir: str, gt_json: str, meta: dict[str, Any], sem_seg_dir: str | None = None
 ) -> list[dict]:
     """Dicts from cityscapesscripts' panoptic JSON (category ids are label ids, mapped to train ids)."""
-    with open(gt_json) as f:
-        data = json.load(f)
+    data = load_panoptic_json(gt_json)
     things, stuff = meta["thing_dataset_id_to_contiguous_id"], meta["stuff_dataset_id_to_contiguous_id"]
     dicts = []
     for ann in data["annotations"]:
         image_id = ann["image_id"]
-        city = image_id.split("_")[0]
+        city = str(image_id).split("_")[0]
+        where = f"'{gt_json}' annotation of image {image_id!r}"
         segments = []
         for segment in ann["segments_info"]:
             category = segment["category_id"]
@@ -114,14 +115,13 @@ def load_cityscapes_panoptic(
                 raise ValueError(f"'{gt_json}': unknown category_id {category} in image '{image_id}'.")
             segments.append(dict(segment, category_id=stuff[category], isthing=category in things))
         record = {
-            "file_name": os.path.join(image_dir, city, image_id + _IMAGE_SUFFIX),
+            "file_name": join_inside(image_dir, os.path.join(city, f"{image_id}{_IMAGE_SUFFIX}"), where),
             "image_id": image_id,
-            "pan_seg_file_name": os.path.join(gt_dir, ann["file_name"]),
+            "pan_seg_file_name": join_inside(gt_dir, ann["file_name"], where),
             "segments_info": segments,
         }
         if sem_seg_dir is not None:
-            record["sem_seg_file_name"] = os.path.join(
-                sem_seg_dir, city, image_id + "_gtFine_labelTrainIds.png"
-            )
+            name = os.path.join(city, f"{image_id}_gtFine_labelTrainIds.png")
+            record["sem_seg_file_name"] = join_inside(sem_seg_dir, name, where)
         dicts.append(record)
     return dicts

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
-import os
 from typing import Any
 
 import pycocotools.mask as mask_utils
 from pycocotools.coco import COCO
 
 from maskformer.data.catalog import DatasetCatalog, MetadataCatalog
+from maskformer.data.datasets.annotation_files import join_inside
+from maskformer.data.datasets.coco_instance_checks import load_coco_api
 
 __all__ = ["BoxMode_XYWH_ABS", "load_coco_json", "register_coco_instances"]
 
@@ -21,17 +20,11 @@ BoxMode_XYWH_ABS = 1  # Detectron2's BoxMode.XYWH_ABS, the COCO box convention
 _ANNOTATION_KEYS = ("iscrowd", "bbox", "category_id")
 
 
-def _valid_segmentation(segmentation: Any, height: int, width: int) -> Any | None:
-    """Official filtering: polygons need >= 3 points (even length >= 6); RLE counts are compressed.
-
-    Returns the (possibly cleaned) segmentation, or None when nothing valid is left.
-    """
-    if isinstance(segmentation, dict):
-        if isinstance(segmentation["counts"], list):
-            return mask_utils.frPyObjects(segmentation, *segmentation["size"])
-        return segmentation
-    polygons = [p for p in segmentation if len(p) % 2 == 0 and len(p) >= 6]
-    return polygons or None
+def _mask_field(segmentation: Any) -> Any:
+    """Uncompressed RLE (list counts) is compressed; polygons and compressed RLE pass through."""
+    if isinstance(segmentation, dict) and isinstance(segmentation["counts"], list):
+        return mask_utils.frPyObjects(segmentation, *segmentation["size"])
+    return segmentation
 
 
 def _convert_annotation(ann: dict, id_map: dict[int, int], json_file: str, image: dict) -> dict:
@@ -63,40 +56,33 @@ def load_coco_json(json_file: str, image_root: str, dataset_name: str | None = N
 
     Category ids map to contiguous ids by the metadata of ``dataset_name`` when it has
     ``thing_dataset_id_to_contiguous_id``, else by sorted category id (and the metadata is filled).
-    Annotations without a valid segmentation are dropped, with a logged count, as the official
-    loader does.
+    The file must pass :func:`check_instance_json` (the official loader instead drops annotations
+    whose polygons are all degenerate, and pycocotools then fails or misreads them in evaluation).
 
     Returns:
         dicts with ``file_name, height, width, image_id, annotations`` (``iscrowd, bbox`` XYWH,
         ``bbox_mode, category_id`` contiguous, ``segmentation`` polygons or compressed RLE).
     """
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco = COCO(json_file)
+    coco = load_coco_api(json_file)
     meta = MetadataCatalog.get(dataset_name).as_dict() if dataset_name else None
     classes, id_map = _category_map(coco, meta)
     if dataset_name and "thing_dataset_id_to_contiguous_id" not in meta:
         MetadataCatalog.get(dataset_name).set(thing_classes=classes, thing_dataset_id_to_contiguous_id=id_map)
-    dicts, dropped = [], 0
+    dicts = []
     for image_id in sorted(coco.imgs):
         image = coco.imgs[image_id]
         record = {
-            "file_name": os.path.join(image_root, image["file_name"]),
+            "file_name": join_inside(image_root, image["file_name"], f"'{json_file}' image {image_id!r}"),
             "height": int(image["height"]),
             "width": int(image["width"]),
             "image_id": image_id,
             "annotations": [],
         }
         for ann in coco.imgToAnns.get(image_id, []):
-            segmentation = _valid_segmentation(ann.get("segmentation", []), record["height"], record["width"])
-            if segmentation is None:
-                dropped += 1
-                continue
             obj = _convert_annotation(ann, id_map, json_file, image)
-            obj["segmentation"] = segmentation
+            obj["segmentation"] = _mask_field(ann["segmentation"])
             record["annotations"].append(obj)
         dicts.append(record)
-    if dropped:
-        logger.warning("'%s': dropped %d annotations without a valid segmentation.", json_file, dropped)
     logger.info("Loaded %d images in COCO format from %s.", len(dicts), json_file)
     return dicts
 

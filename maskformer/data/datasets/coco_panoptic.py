@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from typing import Any
 
 from maskformer.data.catalog import DatasetCatalog, MetadataCatalog
+from maskformer.data.datasets.annotation_files import join_inside
+from maskformer.data.datasets.coco_panoptic_checks import load_panoptic_json
 
 __all__ = ["load_coco_panoptic_json", "register_coco_panoptic"]
 
@@ -33,11 +34,21 @@ def _convert_segment(segment: dict, meta: dict, json_file: str, image_file: str)
     return out
 
 
-def _image_entries(data: dict, json_file: str) -> dict:
-    """``images`` entries by id (ids may be ints (COCO) or strings (ADE20K, Mapillary))."""
-    if "annotations" not in data:
-        raise ValueError(f"'{json_file}' has no 'annotations' list: not a COCO panoptic JSON.")
-    return {img["id"]: img for img in data.get("images", [])}
+def _record(ann: dict, entry: dict, json_file: str, roots: tuple[str, str, str | None]) -> dict:
+    """One dataset dict; every file name from the JSON must stay inside its root."""
+    image_dir, gt_dir, semseg_dir = roots
+    where = f"'{json_file}' annotation of image {ann['image_id']!r}"
+    image_name = entry.get("file_name", os.path.splitext(ann["file_name"])[0] + ".jpg")
+    record = {
+        "file_name": join_inside(image_dir, image_name, where),
+        "image_id": ann["image_id"],
+        "pan_seg_file_name": join_inside(gt_dir, ann["file_name"], where),
+    }
+    if "height" in entry and "width" in entry:
+        record.update(height=int(entry["height"]), width=int(entry["width"]))
+    if semseg_dir is not None:
+        record["sem_seg_file_name"] = join_inside(semseg_dir, ann["file_name"], where)
+    return record
 
 
 def load_coco_panoptic_json(
@@ -60,27 +71,20 @@ def load_coco_panoptic_json(
     Returns:
         dicts with ``file_name, image_id, height?, width?, pan_seg_file_name, segments_info``
         (``id, category_id`` contiguous, ``isthing, iscrowd, area, bbox``) and ``sem_seg_file_name``.
+
+    Raises:
+        ValueError: the JSON does not parse, fails :func:`check_panoptic_json` (duplicate ids, file
+            names outside their roots, ...) or uses a category missing from ``meta``.
     """
-    with open(json_file) as f:
-        data = json.load(f)
-    images = _image_entries(data, json_file)
+    data = load_panoptic_json(json_file)
+    images = {img["id"]: img for img in data.get("images", [])}
     dicts = []
     for ann in data["annotations"]:
-        image_id = ann["image_id"]
-        entry = images.get(image_id, {})
-        image_name = entry.get("file_name", os.path.splitext(ann["file_name"])[0] + ".jpg")
-        record = {
-            "file_name": os.path.join(image_dir, image_name),
-            "image_id": image_id,
-            "pan_seg_file_name": os.path.join(gt_dir, ann["file_name"]),
-            "segments_info": [
-                _convert_segment(s, meta, json_file, image_name) for s in ann.get("segments_info", [])
-            ],
-        }
-        if "height" in entry and "width" in entry:
-            record.update(height=int(entry["height"]), width=int(entry["width"]))
-        if semseg_dir is not None:
-            record["sem_seg_file_name"] = os.path.join(semseg_dir, ann["file_name"])
+        record = _record(ann, images.get(ann["image_id"], {}), json_file, (image_dir, gt_dir, semseg_dir))
+        image_name = os.path.basename(record["file_name"])
+        record["segments_info"] = [
+            _convert_segment(s, meta, json_file, image_name) for s in ann["segments_info"]
+        ]
         dicts.append(record)
     if not dicts:
         raise ValueError(f"'{json_file}' has no annotations; check that it is the right file.")
