@@ -173,6 +173,37 @@ def _sampled_dots(grad_out: Tensor, table: Tensor, rows: Tensor) -> Tensor:
     return dots
 
 
+def _grid_sample_core(
+    value: Tensor,
+    spatial_shapes: Sequence[tuple[int, int]],
+    sampling_locations: Tensor,
+    attention_weights: Tensor,
+) -> Tensor:
+    """The same sampling as ``ms_deform_attn_core`` with one ``grid_sample`` per level.
+
+    Slower on CPU, but made of operators every exporter knows (ONNX ``GridSample``); the results
+    agree with the gather formulation to float rounding. Levels are accumulated one at a time so
+    that no ``[N * M, C, Lq, L * P]`` tensor is ever built.
+
+    Args: as ``ms_deform_attn_core``.
+
+    Returns:
+        ``[N, Lq, M * C]``.
+    """
+    n, _, m, c = value.shape
+    lq, points = sampling_locations.shape[1], sampling_locations.shape[4]
+    grids = 2 * sampling_locations - 1  # grid_sample's [-1, 1] range
+    out = value.new_zeros(n * m, c, lq)
+    levels = value.split([h * w for h, w in spatial_shapes], dim=1)
+    for lvl, (level, (h, w)) in enumerate(zip(levels, spatial_shapes)):
+        image = level.permute(0, 2, 3, 1).reshape(n * m, c, h, w)
+        grid = grids[:, :, :, lvl].transpose(1, 2).reshape(n * m, lq, points, 2)
+        sampled = F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        weights = attention_weights[:, :, :, lvl].transpose(1, 2).reshape(n * m, 1, lq, points)
+        out = out + (sampled * weights).sum(-1)  # [N * M, C, Lq]
+    return out.view(n, m * c, lq).transpose(1, 2)
+
+
 def ms_deform_attn_core(
     value: Tensor,
     spatial_shapes: Sequence[tuple[int, int]],
@@ -182,7 +213,8 @@ def ms_deform_attn_core(
     """Multi-scale deformable attention sampling (no projections).
 
     The computation runs in float32 for half-precision inputs (and with autocast disabled), as the
-    official kernel does, and the result is returned in ``value``'s dtype.
+    official kernel does, and the result is returned in ``value``'s dtype. Under ``torch.export``
+    (and so ONNX export) the per-level ``grid_sample`` formulation is traced instead.
 
     Args:
         value: ``[N, S, M, C]`` per-head values of all levels flattened and concatenated
@@ -204,6 +236,12 @@ def ms_deform_attn_core(
         )
     out_dtype = value.dtype
     compute = torch.float64 if out_dtype == torch.float64 else torch.float32
+    if torch.compiler.is_exporting():
+        # torch.export / ONNX: standard ops only (ONNX has no weighted embedding_bag).
+        out = _grid_sample_core(
+            value.to(compute), spatial_shapes, sampling_locations.to(compute), attention_weights.to(compute)
+        )
+        return out.to(out_dtype)
     with torch.autocast(device_type=value.device.type, enabled=False):
         rows, weights = _corner_rows_and_weights(
             spatial_shapes, sampling_locations.to(compute), attention_weights.to(compute)

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from maskformer.layers.ms_deform_attn import MSDeformAttn, ms_deform_attn_core
+from maskformer.layers.ms_deform_attn import MSDeformAttn, _grid_sample_core, ms_deform_attn_core
 
 
 def _bilinear_zero_pad(level: torch.Tensor, x: float, y: float) -> torch.Tensor:
@@ -230,3 +230,43 @@ def test_autocast_bf16_module_runs_and_backpropagates():
     out.float().sum().backward()
     assert torch.isfinite(query.grad).all()
     assert module.sampling_offsets.weight.grad is not None
+
+
+def test_grid_sample_export_path_equals_gather_path():
+    shapes = [(6, 5), (3, 3), (1, 2)]
+    value, locations, weights = _random_inputs(2, shapes, 11, 3, 4, 2, torch.float64, spread=0.4, seed=9)
+    expected = ms_deform_attn_core(value, shapes, locations, weights)
+    got = _grid_sample_core(value, shapes, locations, weights)
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_torch_export_traces_grid_sample_with_dynamic_sizes():
+    class Wrapper(torch.nn.Module):
+        """Level sizes taken from input shapes, as the pixel decoder does."""
+
+        def __init__(self):
+            super().__init__()
+            self.attn = MSDeformAttn(d_model=8, n_levels=2, n_heads=2, n_points=2)
+
+        def forward(self, fine, coarse, query, reference_points):
+            shapes = [tuple(fine.shape[1:3]), tuple(coarse.shape[1:3])]
+            flat = torch.cat([fine.flatten(1, 2), coarse.flatten(1, 2)], dim=1)
+            return self.attn(query, reference_points, flat, shapes)
+
+    torch.manual_seed(0)
+    module = Wrapper().eval()
+    fine, coarse = torch.randn(1, 6, 8, 8), torch.randn(1, 3, 4, 8)
+    query, reference_points = torch.randn(1, 5, 8), torch.rand(1, 5, 2, 2)
+    h, w = torch.export.Dim("h", min=2, max=32), torch.export.Dim("w", min=2, max=32)
+    program = torch.export.export(
+        module,
+        (fine, coarse, query, reference_points),
+        dynamic_shapes=({1: 2 * h, 2: 2 * w}, {1: h, 2: w}, None, None),
+    )
+    targets = {str(node.target) for node in program.graph.nodes}
+    assert any("grid_sampler" in t for t in targets) and not any("embedding_bag" in t for t in targets)
+    fine, coarse = torch.randn(1, 10, 4, 8), torch.randn(1, 5, 2, 8)
+    with torch.no_grad():
+        expected = module(fine, coarse, query, reference_points)
+        got = program.module()(fine, coarse, query, reference_points)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
