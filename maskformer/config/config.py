@@ -24,6 +24,7 @@ from typing import Any
 from fvcore.common.config import CfgNode as _FvCfgNode
 
 from .compat import maskformer_era_overrides, warn_no_effect
+from .value_checks import check_value
 from .yaml_loader import ConfigError, ConfigKeyError, load_yaml
 
 __all__ = ["BASE_KEY", "CfgNode", "ConfigError", "ConfigKeyError", "get_cfg"]
@@ -83,7 +84,9 @@ class CfgNode(_FvCfgNode):
                 raise ConfigError(f"'{BASE_KEY}' can only be used in config files, not in overrides.")
             node, leaf = self._locate(full_key, "command-line override")
             value = self._decode_cfg_value(raw)
-            node[leaf] = _coerce(value, node[leaf], full_key, "command-line override")
+            value = _coerce(value, node[leaf], full_key, "command-line override")
+            check_value(full_key, value, "command-line override")
+            node[leaf] = value
 
     def _check_mutable(self, what: str) -> None:
         if self.is_frozen():
@@ -127,6 +130,7 @@ def _merge_into(node: CfgNode, loaded: dict[str, Any], prefix: str, source: str,
         # As in Detectron2, a string holding a Python literal is that literal: official files write
         # tuples as TRAIN: ("coco_2017_train",) and floats as 1e-6 (a string for YAML 1.1).
         value = _coerce(node._decode_cfg_value(value), current, full_key, source)
+        check_value(full_key, value, source)
         if log:
             warn_no_effect(full_key, value, current, source)
         dict.__setitem__(node, key, value)

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from maskformer.checkpoint import Checkpointer
+from maskformer.config.value_checks import check_config_values
 from maskformer.solver import build_gradient_clipper, build_lr_scheduler, build_optimizer
 from maskformer.utils import comm
 from maskformer.utils.events import CommonMetricPrinter, EventWriter, JSONWriter, TensorboardXWriter
@@ -77,6 +78,7 @@ class Trainer(TrainerBase):
         super().__init__()
         if not logging.getLogger("maskformer").handlers:
             setup_logger(name="maskformer")
+        check_config_values(cfg)
         self.cfg = cfg
         model = self.build_model(cfg)
         optimizer = self.build_optimizer(cfg, model)
