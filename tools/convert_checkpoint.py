@@ -74,6 +74,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _build_model(config_file: str, opts: list[str]):
     from maskformer.config import get_cfg
+    from maskformer.data import register_builtin_datasets
     from maskformer.modeling import build_model
     from maskformer.utils.analysis import skip_weight_init
 
@@ -81,6 +82,7 @@ def _build_model(config_file: str, opts: list[str]):
     cfg.merge_from_file(config_file)
     cfg.merge_from_list(opts)
     cfg.MODEL.DEVICE = "cpu"
+    register_builtin_datasets()  # the thing classes of the config's datasets
     with skip_weight_init():  # only the parameter names and shapes are used
         return build_model(cfg)
 

@@ -150,7 +150,7 @@ def build_maskformer_pair(deep_supervision: bool = True, seed: int = 0):
     Both: R50 (tiny widths) + FPN pixel decoder + 2-layer DETR decoder on res5, focal + dice on
     full masks with the MaskFormer weights (class 1, mask 20, dice 1).
     """
-    from tiny_maskformer import tiny_cfg
+    from tiny_maskformer import THING_IDS, tiny_cfg
     from transformers import DetrConfig, MaskFormerConfig, MaskFormerForInstanceSegmentation, ResNetConfig
 
     from maskformer.checkpoint.hf import convert_hf_maskformer_state_dict
@@ -196,6 +196,6 @@ def build_maskformer_pair(deep_supervision: bool = True, seed: int = 0):
     mf = cfg.MODEL.MASK_FORMER
     mf.DEEP_SUPERVISION = deep_supervision
     mf.CLASS_WEIGHT, mf.MASK_WEIGHT, mf.DICE_WEIGHT, mf.NO_OBJECT_WEIGHT = 1.0, 20.0, 1.0, 0.1
-    ours = build_model(cfg).eval()
+    ours = build_model(cfg, thing_ids=THING_IDS).eval()
     ours.load_state_dict(convert_hf_maskformer_state_dict(hf.state_dict()), strict=True)
     return hf, ours
