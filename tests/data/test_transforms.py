@@ -1,6 +1,10 @@
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
 
+from maskformer.data.mappers import SemanticMapper
 from maskformer.data.transforms import (
     ColorAugSSD,
     CropTransform,
@@ -12,6 +16,7 @@ from maskformer.data.transforms import (
     ResizeScale,
     ResizeShortestEdge,
     ResizeTransform,
+    TransformList,
     apply_augmentations,
 )
 from maskformer.structures.masks import polygons_to_bitmask
@@ -117,8 +122,10 @@ def test_augmentations_keep_image_and_labels_aligned(seed):
     ]
     out_image, out_sem, transforms = apply_augmentations(augs, image, sem, rng)
     assert out_image.shape[:2] == out_sem.shape
-    assert (transforms.apply_segmentation(sem) == out_sem).all()
-    # Away from label boundaries the (bilinear) image colour equals the label's colour.
+    assert (transforms.apply_sem_seg(sem) == out_sem).all()
+    # The semantic rule (torch's, as officially) can sit half a source pixel off the image; the
+    # label-map rule (PIL's) is centred: away from label boundaries the image colour is the label's.
+    out_sem = transforms.apply_segmentation(sem)
     pad = np.pad(out_sem, 1, mode="edge")
     uniform = np.ones_like(out_sem, dtype=bool)
     for dy in (0, 1, 2):
@@ -162,3 +169,42 @@ def test_color_aug_is_image_only_and_reproducible():
         for s in range(10)
     )
     assert changed >= 8
+
+
+def _torch_nearest(label_map, size):
+    """Independent oracle: what Detectron2 does to the official float label maps."""
+    tensor = torch.from_numpy(label_map.astype(np.float64))[None, None]
+    return F.interpolate(tensor, size=size, mode="nearest")[0, 0].numpy().astype(label_map.dtype)
+
+
+def test_semantic_maps_resize_with_torch_nearest_other_maps_with_pil():
+    label_map = np.arange(13 * 17, dtype=np.int64).reshape(13, 17)
+    resize = ResizeTransform(13, 17, 20, 26)
+    sem = resize.apply_sem_seg(label_map)
+    assert (sem == _torch_nearest(label_map, (20, 26))).all()
+    floor_rows = [0, 0, 1, 1, 2, 3, 3, 4, 5, 5, 6, 7, 7, 8, 9, 9, 10, 11, 11, 12]  # floor(dst * 13 / 20)
+    assert (sem[:, 0] // 17).tolist() == floor_rows
+    pan = resize.apply_segmentation(label_map)
+    pil = np.asarray(Image.fromarray(label_map.astype(np.uint8)).resize((26, 20), Image.Resampling.NEAREST))
+    assert (pan == pil).all() and (pan != sem).any()
+    assert (TransformList([resize, HFlipTransform(26)]).apply_sem_seg(label_map) == sem[:, ::-1]).all()
+
+
+def test_semantic_resize_matches_torch_for_every_small_size():
+    for size in range(1, 33):
+        row = np.arange(size, dtype=np.int64)[None, :]
+        for new_size in range(1, 65):
+            out = ResizeTransform(1, size, 1, new_size).apply_sem_seg(row)
+            assert (out == _torch_nearest(row, (1, new_size))).all(), (size, new_size)
+
+
+def test_semantic_mapper_resizes_its_label_map_like_the_official_mapper(tmp_path):
+    label_map = (np.arange(13 * 17).reshape(13, 17) % 5).astype(np.uint8)
+    Image.fromarray(np.zeros((13, 17, 3), dtype=np.uint8)).save(tmp_path / "a.jpg")
+    Image.fromarray(label_map).save(tmp_path / "a.png")
+    record = {"file_name": str(tmp_path / "a.jpg"), "sem_seg_file_name": str(tmp_path / "a.png")}
+    out = SemanticMapper(augmentations=[ResizeShortestEdge([20], 1000, "choice")])(record, _rng())
+    expected = _torch_nearest(label_map, (20, 26))
+    assert out["sem_seg"].numpy().tolist() == expected.tolist()
+    for mask, c in zip(out["instances"].gt_masks, out["instances"].gt_classes.tolist()):
+        assert (mask.numpy() == (expected == c)).all()

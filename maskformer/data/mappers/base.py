@@ -84,9 +84,13 @@ class MapperBase:
         return PadTransform((-h) % d, (-w) % d, IMAGE_PAD_VALUE)
 
     def _transform_maps(self, maps: dict[str, np.ndarray], transform: Transform) -> dict[str, np.ndarray]:
+        """Semantic maps (``sem_seg``) with the semantic resize rule, the others as label maps."""
         pad_values = self.pad_values()
         return {
-            name: transform.apply_segmentation(array, pad_values.get(name, 0)) for name, array in maps.items()
+            name: (transform.apply_sem_seg if name == "sem_seg" else transform.apply_segmentation)(
+                array, pad_values.get(name, 0)
+            )
+            for name, array in maps.items()
         }
 
     def __call__(

@@ -78,8 +78,28 @@ class TransformList(Transform):
         return coords
 
 
+def _pil_nearest(size: int, new_size: int) -> np.ndarray:
+    """Source index of each output index for PIL's nearest resize (pixel centres)."""
+    return np.minimum(((np.arange(new_size) + 0.5) * size / new_size).astype(np.int64), size - 1)
+
+
+def _torch_nearest(size: int, new_size: int) -> np.ndarray:
+    """Source index of each output index for ``F.interpolate(mode="nearest")``.
+
+    ``floor(dst * (in / out))`` with the scale and the product in float32, as torch computes it,
+    so the indices agree bit for bit.
+    """
+    scale = np.float32(size) / np.float32(new_size)
+    return np.minimum(np.floor(np.arange(new_size, dtype=np.float32) * scale).astype(np.int64), size - 1)
+
+
 class ResizeTransform(Transform):
-    """Resizes ``(h, w) -> (new_h, new_w)``: bilinear for images (PIL, as Detectron2), nearest for maps."""
+    """Resizes ``(h, w) -> (new_h, new_w)``: bilinear for images (PIL, as Detectron2), nearest for maps.
+
+    Label maps (panoptic PNGs, RLE bitmasks) use PIL's nearest rule, as Detectron2 does for uint8
+    arrays; semantic maps use torch's ``nearest`` rule, because the official mappers read them as
+    float and Detectron2 resizes non-uint8 arrays with ``F.interpolate``.
+    """
 
     def __init__(self, h: int, w: int, new_h: int, new_w: int) -> None:
         self.h, self.w, self.new_h, self.new_w = h, w, new_h, new_w
@@ -90,11 +110,17 @@ class ResizeTransform(Transform):
         pil = Image.fromarray(image)
         return np.asarray(pil.resize((self.new_w, self.new_h), Image.Resampling.BILINEAR))
 
+    def _nearest(self, segmentation: np.ndarray, source_index) -> np.ndarray:
+        if (self.h, self.w) == (self.new_h, self.new_w):
+            return segmentation
+        rows, cols = source_index(self.h, self.new_h), source_index(self.w, self.new_w)
+        return segmentation[..., rows[:, None], cols[None, :]]  # indexing: every dtype works
+
     def apply_segmentation(self, segmentation: np.ndarray, pad_value: int = 0) -> np.ndarray:
-        # Nearest neighbour at pixel centres (PIL's convention), by indexing so every dtype works.
-        rows = np.minimum(((np.arange(self.new_h) + 0.5) * self.h / self.new_h).astype(np.int64), self.h - 1)
-        cols = np.minimum(((np.arange(self.new_w) + 0.5) * self.w / self.new_w).astype(np.int64), self.w - 1)
-        return segmentation[..., rows[:, None], cols[None, :]]
+        return self._nearest(segmentation, _pil_nearest)
+
+    def apply_sem_seg(self, sem_seg: np.ndarray, pad_value: int = 0) -> np.ndarray:
+        return self._nearest(sem_seg, _torch_nearest)
 
     def apply_coords(self, coords: np.ndarray) -> np.ndarray:
         coords = coords.copy()
