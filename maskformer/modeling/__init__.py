@@ -16,7 +16,10 @@ from .meta_arch import META_ARCH_REGISTRY, MaskFormer, SemanticSegmentor
 from .pixel_decoder import (
     PIXEL_DECODER_REGISTRY,
     BasePixelDecoder,
+    BiFPNPixelDecoder,
+    FaPNPixelDecoder,
     MSDeformAttnPixelDecoder,
+    SemanticFPNPixelDecoder,
     TransformerEncoderPixelDecoder,
     build_pixel_decoder,
 )
@@ -35,7 +38,9 @@ __all__ = [
     "TRANSFORMER_DECODER_REGISTRY",
     "Backbone",
     "BasePixelDecoder",
+    "BiFPNPixelDecoder",
     "D2SwinTransformer",
+    "FaPNPixelDecoder",
     "MSDeformAttnPixelDecoder",
     "MaskFormer",
     "MaskFormerHead",
@@ -43,6 +48,7 @@ __all__ = [
     "PerPixelBaselineHead",
     "PerPixelBaselinePlusHead",
     "ResNet",
+    "SemanticFPNPixelDecoder",
     "SemanticSegmentor",
     "StandardTransformerDecoder",
     "TimmBackbone",

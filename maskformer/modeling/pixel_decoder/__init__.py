@@ -1,14 +1,21 @@
-"""Pixel decoders: FPN, FPN + transformer encoder, multi-scale deformable attention."""
+"""Pixel decoders: FPN, FPN + transformer encoder, multi-scale deformable attention, and the
+Mask2Former Table 4e ablations (Semantic FPN, FaPN, BiFPN)."""
 
+from .bifpn import BiFPNPixelDecoder
 from .build import PIXEL_DECODER_REGISTRY, build_pixel_decoder
+from .fapn import FaPNPixelDecoder
 from .fpn import BasePixelDecoder
 from .msdeformattn import MSDeformAttnPixelDecoder
+from .semantic_fpn import SemanticFPNPixelDecoder
 from .transformer_encoder_fpn import TransformerEncoderPixelDecoder
 
 __all__ = [
     "PIXEL_DECODER_REGISTRY",
     "BasePixelDecoder",
+    "BiFPNPixelDecoder",
+    "FaPNPixelDecoder",
     "MSDeformAttnPixelDecoder",
+    "SemanticFPNPixelDecoder",
     "TransformerEncoderPixelDecoder",
     "build_pixel_decoder",
 ]

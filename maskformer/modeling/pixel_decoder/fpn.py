@@ -45,13 +45,11 @@ class BasePixelDecoder(nn.Module):
         self.conv_dim = conv_dim
         self.mask_dim = mask_dim
         self.maskformer_num_feature_levels = NUM_FEATURE_LEVELS
-        use_bias = norm == ""  # a norm right after the conv makes its bias redundant
-        lateral_convs: list[Conv2d | None] = []
+        lateral_convs: list[nn.Module | None] = []
         output_convs: list[nn.Module] = []
         for idx, in_channels in enumerate(channels[:-1]):
-            lateral = Conv2d(in_channels, conv_dim, 1, bias=use_bias, norm=get_norm(norm, conv_dim))
+            lateral = self._build_lateral(in_channels, conv_dim, norm)
             output = self._output_conv(conv_dim, conv_dim, norm)
-            c2_xavier_fill(lateral)
             self.add_module(f"adapter_{idx + 1}", lateral)
             self.add_module(f"layer_{idx + 1}", output)
             lateral_convs.append(lateral)
@@ -63,8 +61,21 @@ class BasePixelDecoder(nn.Module):
         # Coarsest first, the order of the top-down pass.
         self.lateral_convs = lateral_convs[::-1]
         self.output_convs = output_convs[::-1]
-        self.mask_features = Conv2d(conv_dim, mask_dim, 3, padding=1)
-        c2_xavier_fill(self.mask_features)
+        self.mask_features = self._build_mask_features(conv_dim, mask_dim)
+
+    @staticmethod
+    def _build_lateral(in_channels: int, conv_dim: int, norm: str) -> nn.Module:
+        """The module that brings a finer backbone map into the FPN (a 1x1 conv + norm)."""
+        use_bias = norm == ""  # a norm right after the conv makes its bias redundant
+        lateral = Conv2d(in_channels, conv_dim, 1, bias=use_bias, norm=get_norm(norm, conv_dim))
+        c2_xavier_fill(lateral)
+        return lateral
+
+    def _build_mask_features(self, conv_dim: int, mask_dim: int) -> nn.Module:
+        """The projection of the stride-4 FPN output to the per-pixel embeddings (3x3 conv)."""
+        conv = Conv2d(conv_dim, mask_dim, 3, padding=1)
+        c2_xavier_fill(conv)
+        return conv
 
     @staticmethod
     def _output_conv(in_channels: int, conv_dim: int, norm: str) -> Conv2d:
@@ -117,7 +128,21 @@ class BasePixelDecoder(nn.Module):
             ``[B, conv_dim, H/32, W/32]`` or None; the first 3 FPN outputs ``[B, conv_dim, ., .]``,
             lowest resolution first.
         """
-        multi_scale: list[torch.Tensor] = []
+        outputs, encoder_features = self.fpn(features)
+        multi_scale = outputs[: self.maskformer_num_feature_levels]
+        return self.mask_features(outputs[-1]), encoder_features, multi_scale
+
+    def fpn(self, features: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        """The top-down pass: every level's output ``[B, conv_dim, ., .]``, coarsest first.
+
+        Args:
+            features: backbone maps by name.
+
+        Returns:
+            The FPN outputs, coarsest first (the last one at stride 4), and the transformer
+            encoder output or None.
+        """
+        outputs: list[torch.Tensor] = []
         encoder_features = None
         y = None
         for name, lateral, output in zip(self.in_features[::-1], self.lateral_convs, self.output_convs):
@@ -125,11 +150,24 @@ class BasePixelDecoder(nn.Module):
             if lateral is None:
                 y, encoder_features = self._forward_top(x)
             else:
-                cur = lateral(x)
-                y = output(cur + F.interpolate(y, size=cur.shape[-2:], mode="nearest"))
-            if len(multi_scale) < self.maskformer_num_feature_levels:
-                multi_scale.append(y)
-        return self.mask_features(y), encoder_features, multi_scale
+                y = output(self._fuse(lateral, x, y))
+            outputs.append(y)
+        return outputs, encoder_features
+
+    @staticmethod
+    def _fuse(lateral: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Finer backbone map ``x`` + coarser FPN output ``y`` -> what the output conv refines.
+
+        Args:
+            lateral: the level's lateral module (``adapter_{i}``).
+            x: backbone map ``[B, C_i, H_i, W_i]``.
+            y: FPN output of the next coarser level ``[B, conv_dim, H_i / 2, W_i / 2]``.
+
+        Returns:
+            ``[B, conv_dim, H_i, W_i]``: the lateral projection plus the nearest-upsampled ``y``.
+        """
+        cur = lateral(x)
+        return cur + F.interpolate(y, size=cur.shape[-2:], mode="nearest")
 
     def forward(
         self, features: dict[str, torch.Tensor]
