@@ -346,9 +346,12 @@ _C.MODEL.SEM_SEG_HEAD.USE_DEPTHWISE_SEPARABLE_CONV = False
 _C.MODEL.SEM_SEG_HEAD.MASK_DIM = 256
 # Transformer encoder layers of "TransformerEncoderPixelDecoder" / of the MSDeformAttn encoder.
 _C.MODEL.SEM_SEG_HEAD.TRANSFORMER_ENC_LAYERS = 0
-# Pixel decoder name: "BasePixelDecoder", "TransformerEncoderPixelDecoder",
-# "MSDeformAttnPixelDecoder".
+# Pixel decoder name: "BasePixelDecoder" (FPN), "TransformerEncoderPixelDecoder",
+# "MSDeformAttnPixelDecoder", or the Mask2Former Table 4e ablations "SemanticFPNPixelDecoder",
+# "FaPNPixelDecoder", "BiFPNPixelDecoder".
 _C.MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME = "BasePixelDecoder"
+# [project] Stacked BiFPN layers of "BiFPNPixelDecoder" (Mask2Former Table 4e ablation).
+_C.MODEL.SEM_SEG_HEAD.BIFPN_NUM_LAYERS = 2
 # Features fed to the MSDeformAttn encoder.
 _C.MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES = ["res3", "res4", "res5"]
 # Read by nothing in the official code (8 heads, 4 points are hard-coded): no effect here either.
