@@ -12,6 +12,8 @@ not counted. fvcore has no handler for these ops of our models, so they are adde
   ``grid_sample`` count (4 per sampled value) of the official PyTorch fallback.
 - ``aten::upsample_bicubic2d`` (Swin absolute position embedding): 16 per output element;
   ``aten::_upsample_bilinear2d_aa``: 4 per output element.
+- ``torchvision::deform_conv2d`` (FaPN's feature alignment): the multiply-adds of the convolution
+  itself, as fvcore counts a regular convolution (the bilinear sampling is not counted).
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ IGNORED_OPS = (
     "aten::rsub",
     "aten::sigmoid",
     "aten::sigmoid_",
+    "aten::silu",
     "aten::sin",
     "aten::softmax",
     "aten::sort",
@@ -96,12 +99,20 @@ def weighted_gather_flop_jit(inputs: list[Any], outputs: list[Any]) -> int:
     return math.prod(rows) * table[-1]
 
 
+def deform_conv2d_flop_jit(inputs: list[Any], outputs: list[Any]) -> int:
+    """``deform_conv2d(input, weight [C_out, C_in / g, kh, kw], ...) -> [B, C_out, H, W]``: one
+    multiply-add per output element and weight of its group."""
+    weight = get_shape(inputs[1])
+    return math.prod(get_shape(outputs[0])) * math.prod(weight[1:])
+
+
 FLOP_HANDLERS = {
     "aten::scaled_dot_product_attention": sdpa_flop_jit,
     "prim::PythonOp._WeightedGather": weighted_gather_flop_jit,
     "aten::embedding_bag": weighted_gather_flop_jit,
     "aten::upsample_bicubic2d": elementwise_flop_counter(0, 16),
     "aten::_upsample_bilinear2d_aa": elementwise_flop_counter(0, 4),
+    "torchvision::deform_conv2d": deform_conv2d_flop_jit,
 }
 
 ACTIVATION_HANDLERS = {

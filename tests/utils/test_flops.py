@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 from fvcore.nn import FlopCountAnalysis
 from torch import nn
+from torchvision.ops import deform_conv2d
 
 from maskformer.layers.ms_deform_attn import ms_deform_attn_core
 from maskformer.structures import Instances
@@ -52,11 +53,21 @@ def test_deformable_sampling_counts_four_corners_per_value():
     assert not unsupported
 
 
+def test_deform_conv2d_counts_like_the_regular_convolution():
+    x, weight = torch.randn(2, 8, 6, 7), torch.randn(4, 4, 3, 3)  # two groups of 4 channels
+    offset, mask = torch.zeros(2, 2 * 9, 6, 7), torch.ones(2, 9, 6, 7)
+    total, unsupported = _count(
+        lambda x, w, o, m: deform_conv2d(x, o, w, padding=(1, 1), mask=m), x, weight, offset, mask
+    )
+    oracle, _ = _count(lambda x, w: F.conv2d(x, w, padding=1, groups=2), x, weight)
+    assert total == oracle == 2 * 4 * 6 * 7 * 4 * 3 * 3 and not unsupported
+
+
 def test_bicubic_upsample_and_ignored_elementwise_ops():
     x = torch.randn(1, 2, 3, 3)
     total, unsupported = _count(lambda x: F.interpolate(x, size=(6, 6), mode="bicubic"), x)
     assert total == 16 * 2 * 6 * 6 and not unsupported
-    total, unsupported = _count(lambda x: torch.softmax(x * 2 + 1, -1).sigmoid() - F.gelu(x), x)
+    total, unsupported = _count(lambda x: torch.softmax(x * 2 + 1, -1).sigmoid() - F.gelu(x) + F.silu(x), x)
     assert total == 0 and not unsupported
 
 
