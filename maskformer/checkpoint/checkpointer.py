@@ -304,7 +304,9 @@ class Checkpointer:
     def _read(self, path: str) -> dict[str, Any]:
         """The file's content as a dict with a ``"model"`` state dict in our parameter names."""
         if path.endswith(".pth"):
-            data = torch.load(path, map_location="cpu", weights_only=True)
+            from .formats import read_torch_file
+
+            data = read_torch_file(path)
             if not isinstance(data, dict):
                 raise ValueError(f"Checkpoint {path!r} holds a {type(data).__name__}, expected a dict.")
             if data.pop(FORMAT_MARKER, None):

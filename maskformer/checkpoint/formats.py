@@ -22,7 +22,7 @@ import torch
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["load_checkpoint_file", "RestrictedUnpickler", "SUPPORTED_EXTENSIONS"]
+__all__ = ["load_checkpoint_file", "read_torch_file", "RestrictedUnpickler", "SUPPORTED_EXTENSIONS"]
 
 SUPPORTED_EXTENSIONS = (".pkl", ".pth", ".pt", ".safetensors")
 
@@ -89,11 +89,65 @@ def _to_tensor_dict(weights: dict[str, Any], source: str) -> dict[str, torch.Ten
     return out
 
 
+def _unreadable(path: str, error: BaseException) -> ValueError:
+    """The error for a checkpoint file that cannot be decoded (empty, truncated, not a checkpoint)."""
+    reason = (str(error).splitlines() or [""])[0]
+    return ValueError(
+        f"Cannot read checkpoint '{path}' ({os.path.getsize(path)} bytes): {type(error).__name__}: {reason}. "
+        "The file is empty, truncated or not a checkpoint (an interrupted download, copy or save leaves "
+        "such a file). Fix: download or save it again."
+    )
+
+
+def _require_tensors(model: dict[str, Any], path: str) -> dict[str, Any]:
+    """``model`` when it is a non-empty dict of tensors; else a ValueError naming the file."""
+    if not model:
+        raise ValueError(f"Checkpoint '{path}' holds no weights. Fix: point MODEL.WEIGHTS at a model file.")
+    bad = [name for name, value in model.items() if not isinstance(value, torch.Tensor)]
+    if bad:
+        raise ValueError(
+            f"Checkpoint '{path}' has model entries that are not tensors: {bad[:5]} "
+            f"({type(model[bad[0]]).__name__}). Fix: re-save the state dict (name -> tensor) of the model."
+        )
+    return model
+
+
+def read_torch_file(path: str) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU, with errors that name the file.
+
+    Raises:
+        pickle.UnpicklingError: the file holds objects other than tensors and containers.
+        ValueError: the file is empty, truncated or not a ``torch.save`` file; or its ``model``
+            entry holds something other than tensors.
+    """
+    if os.path.getsize(path) == 0:
+        raise _unreadable(path, EOFError("the file is empty"))
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise pickle.UnpicklingError(
+            f"Refusing to load '{path}' with torch.load(weights_only=True): {e}\n"
+            "The file holds objects other than tensors and containers. If you trust it, re-save only "
+            "its state dict: torch.save({'model': obj['model']}, 'clean.pth')."
+        ) from e
+    except (EOFError, RuntimeError, KeyError, ValueError) as e:
+        raise _unreadable(path, e) from e
+    if isinstance(data, dict) and isinstance(data.get("model"), dict):
+        _require_tensors(data["model"], path)
+    return data
+
+
 def _load_pkl(path: str) -> dict[str, Any]:
-    with open(path, "rb") as f:
-        data = RestrictedUnpickler(f, path).load()
+    try:
+        with open(path, "rb") as f:
+            data = RestrictedUnpickler(f, path).load()
+    except (EOFError, ValueError, IndexError, KeyError) as e:
+        raise _unreadable(path, e) from e
     if not isinstance(data, dict):
-        raise ValueError(f"'{path}' holds a {type(data).__name__}; expected a dict of weights.")
+        raise ValueError(
+            f"'{path}' holds a {type(data).__name__}; expected a dict of weights. Fix: point MODEL.WEIGHTS "
+            "at a model checkpoint."
+        )
     if "model" in data and isinstance(data["model"], dict):
         out = dict(data)
         out["model"] = _to_tensor_dict(data["model"], path)
@@ -110,14 +164,7 @@ def _is_state_dict(obj: Any) -> bool:
 
 
 def _load_pth(path: str) -> dict[str, Any]:
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise pickle.UnpicklingError(
-            f"Refusing to load '{path}' with torch.load(weights_only=True): {e}\n"
-            "The file holds objects other than tensors and containers. If you trust it, re-save only "
-            "its state dict: torch.save({'model': obj['model']}, 'clean.pth')."
-        ) from e
+    data = read_torch_file(path)
     if isinstance(data, dict) and isinstance(data.get("model"), dict):
         return data
     if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
@@ -128,16 +175,20 @@ def _load_pth(path: str) -> dict[str, Any]:
         return {"model": dict(data)}
     raise ValueError(
         f"'{path}' is neither a state dict nor a dict with a 'model' or 'state_dict' entry "
-        f"(top-level keys: {sorted(data)[:10] if isinstance(data, dict) else type(data).__name__})."
+        f"(top-level keys: {sorted(data)[:10] if isinstance(data, dict) else type(data).__name__}). "
+        "Fix: point MODEL.WEIGHTS at a model checkpoint, or re-save one as {'model': state_dict}."
     )
 
 
 def _load_safetensors(path: str) -> dict[str, Any]:
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
-    with safe_open(path, framework="pt", device="cpu") as f:
-        model = {name: f.get_tensor(name) for name in f.keys()}
-        metadata = f.metadata() or {}
+    try:
+        with safe_open(path, framework="pt", device="cpu") as f:
+            model = {name: f.get_tensor(name) for name in f.keys()}
+            metadata = f.metadata() or {}
+    except SafetensorError as e:
+        raise _unreadable(path, e) from e
     return {"model": model, "__metadata__": metadata}
 
 
@@ -155,18 +206,18 @@ def load_checkpoint_file(path: str) -> dict[str, Any]:
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: unknown extension or unexpected content.
+        ValueError: unknown extension; an empty, truncated or undecodable file; no weights or
+            non-tensor weights (each message names the file).
         pickle.UnpicklingError: the file references objects that could run code.
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Checkpoint file '{path}' does not exist.")
     ext = os.path.splitext(path)[1].lower()
-    if ext == ".pkl":
-        return _load_pkl(path)
-    if ext in (".pth", ".pt"):
-        return _load_pth(path)
-    if ext == ".safetensors":
-        return _load_safetensors(path)
+    loaders = {".pkl": _load_pkl, ".pth": _load_pth, ".pt": _load_pth, ".safetensors": _load_safetensors}
+    if ext in loaders:
+        data = loaders[ext](path)
+        _require_tensors(data["model"], path)
+        return data
     raise ValueError(
         f"Cannot read checkpoint '{path}': unknown extension '{ext}'. "
         f"Supported: {', '.join(SUPPORTED_EXTENSIONS)}."
