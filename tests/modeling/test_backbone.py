@@ -189,6 +189,16 @@ def test_window_partition_roundtrip_and_order():
     torch.testing.assert_close(window_reverse(windows, 2, 4, 6), x)
 
 
+@pytest.mark.parametrize("size", [(28, 56), (56, 28)])
+def test_swin_one_window_row_or_column(size):
+    # Batch 1 and a res5 map of one window row (or column): the windows must still flatten to tokens.
+    model = tiny_swin(window_size=7).eval()
+    out = model(torch.randn(1, 3, *size))
+    assert out["res5"].shape == (1, 128, size[0] // 32 + 1, size[1] // 32 + 1)
+    windows = window_partition(torch.randn(1, 7, 14, 2), 7)
+    assert windows.is_contiguous() and windows.view(-1, 49, 2).shape == (2, 49, 2)
+
+
 def test_relative_position_index_exact():
     # ws=2: offsets (dy, dx) in {-1,0,1}^2 map to (dy+1)*3 + (dx+1).
     expected = torch.tensor([[4, 3, 1, 0], [5, 4, 2, 1], [7, 6, 4, 3], [8, 7, 5, 4]])

@@ -33,10 +33,14 @@ def drop_path(x: torch.Tensor, prob: float, training: bool) -> torch.Tensor:
 
 
 def window_partition(x: torch.Tensor, window_size: int) -> torch.Tensor:
-    """``[B, H, W, C]`` -> ``[B * H/ws * W/ws, ws, ws, C]`` non-overlapping windows."""
+    """``[B, H, W, C]`` -> ``[B * H/ws * W/ws, ws, ws, C]`` non-overlapping windows (contiguous).
+
+    Contiguous so that callers can ``view`` the windows as token lists: with a single window row
+    ``reshape`` would return a strided view, which ``view(-1, ws * ws, C)`` cannot flatten.
+    """
     b, h, w, c = x.shape
     x = x.view(b, h // window_size, window_size, w // window_size, window_size, c)
-    return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, window_size, window_size, c)
+    return x.permute(0, 1, 3, 2, 4, 5).contiguous().view(-1, window_size, window_size, c)
 
 
 def window_reverse(windows: torch.Tensor, window_size: int, h: int, w: int) -> torch.Tensor:
