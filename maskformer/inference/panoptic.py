@@ -15,6 +15,7 @@ def panoptic_inference(
     thing_ids: Collection[int],
     object_mask_threshold: float,
     overlap_threshold: float,
+    clip_to_mask: bool = True,
 ) -> tuple[torch.Tensor, list[dict]]:
     """Turns per-query class logits and mask logits into a panoptic segmentation.
 
@@ -23,9 +24,10 @@ def panoptic_inference(
     1. keep the queries whose most likely class is not "no object" and whose probability for it
        (the score) is ``> object_mask_threshold``;
     2. assign every pixel to the kept query maximising ``score * sigmoid(mask)``;
-    3. a query's segment is the pixels it wins AND where its own ``sigmoid(mask) >= 0.5``; it is
-       dropped when it wins no pixel, has no pixel with mask >= 0.5, keeps no pixel, or when
-       (pixels won) / (pixels with mask >= 0.5) ``< overlap_threshold``;
+    3. a query's segment is the pixels it wins; with ``clip_to_mask`` (Mask2Former) only those
+       where its own ``sigmoid(mask) >= 0.5``, without it (MaskFormer) all of them, even where its
+       mask is below 0.5. It is dropped when it wins no pixel, has no pixel with mask >= 0.5, keeps
+       no pixel, or when (pixels won) / (pixels with mask >= 0.5) ``< overlap_threshold``;
     4. segments of the same stuff class merge into one; thing segments stay separate.
 
     Queries are visited in index order and segment ids are given consecutively from 1; 0 marks
@@ -37,6 +39,8 @@ def panoptic_inference(
         thing_ids: contiguous class ids that are things (all others are stuff).
         object_mask_threshold: minimum class probability of a kept query.
         overlap_threshold: minimum fraction of a query's mask that must survive the argmax.
+        clip_to_mask: True: Mask2Former's rule (a segment keeps only its pixels with mask >= 0.5);
+            False: MaskFormer's (a segment is every pixel its query wins).
 
     Returns:
         ``(panoptic_seg, segments_info)``: int32 ``[H, W]`` segment ids and, per segment,
@@ -60,7 +64,7 @@ def panoptic_inference(
         won = winner == k
         mask_area = int(won.sum())
         original_area = int((cur_masks[k] >= 0.5).sum())
-        segment = won & (cur_masks[k] >= 0.5)
+        segment = won & (cur_masks[k] >= 0.5) if clip_to_mask else won
         if mask_area == 0 or original_area == 0 or not segment.any():
             continue
         if mask_area / original_area < overlap_threshold:

@@ -119,3 +119,22 @@ def test_invariants_on_random_input():
     assert set(seg.unique().tolist()) <= {0, *ids}
     stuff = [s["category_id"] for s in info if not s["isthing"]]
     assert len(stuff) == len(set(stuff))
+
+
+def test_maskformer_rule_keeps_won_pixels_below_half():
+    # A wins pixel 2 with mask probability 0.4: MaskFormer (clip_to_mask=False) paints it,
+    # Mask2Former (the default) leaves it void. The overlap ratio uses the won area in both.
+    mask_cls = _cls([0, 1])
+    mask_pred = _masks([[0.9, 0.9, 0.4, 0.1], [0.1, 0.1, 0.1, 0.9]])
+    maskformer, info = panoptic_inference(mask_cls, mask_pred, [0, 1], 0.8, 0.8, clip_to_mask=False)
+    assert maskformer.tolist() == [[1, 1, 1, 2]] and len(info) == 2
+    mask2former, _ = panoptic_inference(mask_cls, mask_pred, [0, 1], 0.8, 0.8)
+    assert mask2former.tolist() == [[1, 1, 0, 2]]
+    # A query that wins only pixels below 0.5 but has mask >= 0.5 elsewhere (lost to B): kept by
+    # MaskFormer when the won fraction passes the threshold, dropped by Mask2Former (no pixel left).
+    mask_cls = torch.cat([_cls([0], strength=3.0), _cls([1], strength=6.0)])
+    mask_pred = _masks([[0.45, 0.45, 0.6], [0.1, 0.1, 0.95]])
+    seg, info = panoptic_inference(mask_cls, mask_pred, [0, 1], 0.8, 0.8, clip_to_mask=False)
+    assert seg.tolist() == [[1, 1, 2]] and [s["category_id"] for s in info] == [0, 1]
+    seg, info = panoptic_inference(mask_cls, mask_pred, [0, 1], 0.8, 0.8)
+    assert seg.tolist() == [[0, 0, 1]] and [s["category_id"] for s in info] == [1]

@@ -82,13 +82,26 @@ def test_pixel_stats_are_non_persistent_buffers_and_criterion_is_a_submodule():
     assert model.pixel_mean.shape == (3, 1, 1)
 
 
-def test_size_divisibility_takes_the_larger_requirement():
-    cfg = tiny_cfg("SwinT")
+@pytest.mark.parametrize(
+    "backbone,value,expected", [("SwinT", 0, 0), ("SwinT", -1, 32), ("R50", -1, 0), ("R50", 64, 64)]
+)
+def test_size_divisibility_follows_the_official_semantics(backbone, value, expected):
+    """MODEL.MASK_FORMER.SIZE_DIVISIBILITY: 0 = no padding (MaskFormer COCO panoptic), -1 = the backbone's."""
+    cfg = tiny_cfg(backbone)
+    cfg.MODEL.MASK_FORMER.SIZE_DIVISIBILITY = value
+    assert build_model(cfg, thing_ids=THING_IDS).size_divisibility == expected
+
+
+def test_swin_without_batch_padding_pads_inside_and_infers():
+    torch.manual_seed(0)
+    cfg = tiny_cfg("SwinT", in_feature="pixel_embedding")
     cfg.MODEL.MASK_FORMER.SIZE_DIVISIBILITY = 0
-    assert build_model(cfg, thing_ids=THING_IDS).size_divisibility == 32  # Swin needs 32
-    cfg = tiny_cfg()
-    cfg.MODEL.MASK_FORMER.SIZE_DIVISIBILITY = 64
-    assert build_model(cfg, thing_ids=THING_IDS).size_divisibility == 64
+    model = build_model(cfg, thing_ids=THING_IDS).eval()
+    inputs = batch(((37, 45), (30, 41)))
+    assert model.preprocess_image(inputs).tensor.shape[-2:] == (37, 45)  # not rounded up to 64
+    with torch.no_grad():
+        results = model(inputs)
+    assert [r["panoptic_seg"][0].shape for r in results] == [(74, 90), (60, 82)]
 
 
 def test_missing_instances_and_criterion_errors():

@@ -21,8 +21,10 @@ class SegmentationModel(nn.Module):
         backbone: the backbone.
         pixel_mean: per-channel mean in the input's channel order (``MODEL.PIXEL_MEAN``).
         pixel_std: per-channel std (``MODEL.PIXEL_STD``).
-        size_divisibility: pad the batch to a multiple of this; the backbone's own requirement is
-            always respected (the larger of the two is used).
+        size_divisibility: pad the batch to a multiple of this. 0 pads only to the batch's largest
+            image; a negative value means the backbone's own ``size_divisibility`` (official
+            MaskFormer / Mask2Former semantics). Backbones that need aligned inputs (Swin) pad
+            internally, so 0 works with every backbone.
     """
 
     def __init__(
@@ -38,7 +40,8 @@ class SegmentationModel(nn.Module):
                 f"MODEL.PIXEL_MEAN {list(pixel_mean)} and MODEL.PIXEL_STD {list(pixel_std)} differ in length."
             )
         self.backbone = backbone
-        self.size_divisibility = max(int(size_divisibility), backbone.size_divisibility, 0)
+        own = backbone.size_divisibility
+        self.size_divisibility = own if size_divisibility < 0 else int(size_divisibility)
         # Not persistent: the official checkpoints do not store them, and the config is their source.
         self.register_buffer(
             "pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(-1, 1, 1), False

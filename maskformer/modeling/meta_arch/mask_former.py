@@ -110,9 +110,7 @@ class MaskFormer(SegmentationModel):
         self.object_mask_threshold = object_mask_threshold
         self.overlap_threshold = overlap_threshold
         self.panoptic_clip_to_mask = panoptic_clip_to_mask
-        self.sem_seg_postprocess_before_inference = (
-            sem_seg_postprocess_before_inference or panoptic_on or instance_on
-        )
+        self.sem_seg_postprocess_before_inference = sem_seg_postprocess_before_inference
         self.test_topk_per_image = test_topk_per_image
         self.instance_score_thresh = instance_score_thresh
 
@@ -199,15 +197,17 @@ class MaskFormer(SegmentationModel):
         """One image: ``mask_cls`` ``[Q, K+1]``, ``mask_pred`` ``[Q, Hpad, Wpad]`` -> result dict.
 
         The official order: crop and resize the mask logits to the output size (when
-        ``sem_seg_postprocess_before_inference``), then sigmoid inside each inference.
+        ``sem_seg_postprocess_before_inference`` or panoptic or instance inference is on), then
+        sigmoid inside each inference.
         """
         result = {}
-        if self.sem_seg_postprocess_before_inference:
+        resize_first = self.sem_seg_postprocess_before_inference or self.panoptic_on or self.instance_on
+        if resize_first:
             mask_pred = sem_seg_postprocess(mask_pred, image_size, *out_size)  # [Q, H, W] logits
             mask_cls = mask_cls.to(mask_pred)
         if self.semantic_on:
             scores = semantic_inference(mask_cls, mask_pred)
-            if not self.sem_seg_postprocess_before_inference:
+            if not resize_first:
                 scores = sem_seg_postprocess(scores, image_size, *out_size)
             result["sem_seg"] = scores
         if self.panoptic_on:

@@ -10,7 +10,6 @@ from torch import nn
 
 from maskformer.config import configurable
 from maskformer.inference import sem_seg_postprocess
-from maskformer.structures import ImageList
 
 from ..backbone import Backbone, build_backbone
 from ..heads import build_sem_seg_head
@@ -33,7 +32,9 @@ class SemanticSegmentor(SegmentationModel):
             and ``losses(outputs, targets)``.
         pixel_mean: per-channel mean.
         pixel_std: per-channel std.
-        size_divisibility: minimum batch padding multiple.
+        size_divisibility: batch padding multiple (see ``SegmentationModel``); the default -1, which
+            ``from_config`` keeps, is the backbone's own (0 for ResNet, 32 for Swin), as in
+            Detectron2's ``SemanticSegmentor``: ``MODEL.MASK_FORMER.SIZE_DIVISIBILITY`` is not read.
         ignore_value: label of unlabelled pixels, also used to pad the targets.
     """
 
@@ -47,7 +48,7 @@ class SemanticSegmentor(SegmentationModel):
         sem_seg_head: nn.Module,
         pixel_mean: Sequence[float],
         pixel_std: Sequence[float],
-        size_divisibility: int = 0,
+        size_divisibility: int = -1,
         ignore_value: int = 255,
     ) -> None:
         super().__init__(backbone, pixel_mean, pixel_std, size_divisibility)
@@ -65,7 +66,6 @@ class SemanticSegmentor(SegmentationModel):
             "sem_seg_head": build_sem_seg_head(cfg, backbone.output_shape()),
             "pixel_mean": cfg.MODEL.PIXEL_MEAN,
             "pixel_std": cfg.MODEL.PIXEL_STD,
-            "size_divisibility": cfg.MODEL.MASK_FORMER.SIZE_DIVISIBILITY,
             "ignore_value": cfg.MODEL.SEM_SEG_HEAD.IGNORE_VALUE,
         }
 
@@ -73,10 +73,13 @@ class SemanticSegmentor(SegmentationModel):
         """Training: ``{"loss_sem_seg", ...}`` from ``x["sem_seg"]``; inference: ``[{"sem_seg"}]``."""
         images = self.preprocess_image(batched_inputs)
         outputs = self.sem_seg_head(self.backbone(images.tensor))
+        stride = self.sem_seg_head.common_stride
         if self.training:
-            return self.sem_seg_head.losses(outputs, self.prepare_targets(batched_inputs, images))
+            size = tuple(stride * n for n in outputs["sem_seg_logits"].shape[-2:])
+            return self.sem_seg_head.losses(outputs, self.prepare_targets(batched_inputs, size))
+        # As Detectron2's per-pixel heads: upsample by the stride, then crop the valid region.
         logits = F.interpolate(
-            outputs["sem_seg_logits"], size=images.tensor.shape[-2:], mode="bilinear", align_corners=False
+            outputs["sem_seg_logits"], scale_factor=stride, mode="bilinear", align_corners=False
         )
         out_sizes = self.image_sizes_out(batched_inputs, images)
         return [
@@ -84,16 +87,24 @@ class SemanticSegmentor(SegmentationModel):
             for r, size, out_size in zip(logits, images.image_sizes, out_sizes)
         ]
 
-    def prepare_targets(self, batched_inputs: list[dict], images: ImageList) -> torch.Tensor:
-        """int64 ``[B, Hpad, Wpad]`` labels, padded with ``ignore_value`` like the images."""
+    def prepare_targets(self, batched_inputs: list[dict], size: tuple[int, int]) -> torch.Tensor:
+        """int64 ``[B, H, W]`` labels padded at the bottom/right with ``ignore_value`` to ``size``.
+
+        ``size`` is that of the upsampled logits (stride x logits size): the padded batch's size
+        when it is a multiple of the stride, a few pixels more otherwise (ResNet rounds odd sizes
+        up; without padding, ``size_divisibility`` 0, that happens).
+        """
         if any("sem_seg" not in x for x in batched_inputs):
             raise KeyError(
                 "SemanticSegmentor training needs x['sem_seg'] in every input; use a semantic mapper "
                 "(INPUT.DATASET_MAPPER_NAME: mask_former_semantic)."
             )
+        height, width = size
         labels = [x["sem_seg"].to(self.device) for x in batched_inputs]
-        padded = ImageList.from_tensors(labels, self.size_divisibility, pad_value=self.ignore_value).tensor
-        pad_h, pad_w = images.tensor.shape[-2:]
-        return F.pad(
-            padded, (0, pad_w - padded.shape[-1], 0, pad_h - padded.shape[-2]), value=self.ignore_value
-        )
+        if any(t.shape[-2] > height or t.shape[-1] > width for t in labels):
+            raise ValueError(
+                f"The head's logits ({height}x{width} after upsampling) do not cover the labels "
+                f"{[tuple(t.shape) for t in labels]}: the backbone's res2 must be ceil(input / stride)."
+            )
+        pads = [(0, width - t.shape[-1], 0, height - t.shape[-2]) for t in labels]
+        return torch.stack([F.pad(t, pad, value=self.ignore_value) for t, pad in zip(labels, pads)])
