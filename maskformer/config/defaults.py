@@ -568,6 +568,11 @@ _C.TEST.EVAL_PERIOD = 0
 _C.TEST.KEYPOINT_OKS_SIGMAS = []
 # Instance results kept per image (top-k over queries x classes).
 _C.TEST.DETECTIONS_PER_IMAGE = 100
+# [project] Images per forward pass of the Predictor and tools/demo.py (evaluation: one).
+_C.TEST.IMS_PER_BATCH = 1
+# [project] Prediction images drawn after training / --eval-only, to OUTPUT_DIR/visualizations/
+# and TensorBoard (0: none).
+_C.TEST.NUM_VISUALIZATIONS = 4
 _C.TEST.AUG = CN()
 # Test-time augmentation: shorter sides, longer side cap, and horizontal flip.
 _C.TEST.AUG.ENABLED = False

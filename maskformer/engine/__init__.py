@@ -3,6 +3,7 @@
 from .defaults import create_ddp_model, default_argument_parser, default_setup
 from .hooks import EvalHook, IterationTimer, LRScheduler, PeriodicCheckpointer, PeriodicWriter
 from .launch import launch
+from .predictor import Predictor
 from .train_loop import AMPTrainer, HookBase, SimpleTrainer, TrainerBase
 from .trainer import Trainer, format_results_table
 
@@ -14,6 +15,7 @@ __all__ = [
     "LRScheduler",
     "PeriodicCheckpointer",
     "PeriodicWriter",
+    "Predictor",
     "SimpleTrainer",
     "Trainer",
     "TrainerBase",
