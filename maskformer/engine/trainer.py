@@ -38,6 +38,7 @@ from maskformer.utils.events import CommonMetricPrinter, EventWriter, JSONWriter
 from maskformer.utils.logger import setup_logger
 
 from . import hooks
+from .auto_scale import auto_scale_workers
 from .defaults import create_ddp_model
 from .train_loop import AMPTrainer, HookBase, SimpleTrainer, TrainerBase
 
@@ -71,7 +72,8 @@ class Trainer(TrainerBase):
     """Trains the model of a config with the standard hooks (see the module docstring).
 
     Args:
-        cfg: the full config.
+        cfg: the full config; with ``SOLVER.REFERENCE_WORLD_SIZE`` set it is first rescaled to the
+            actual number of processes (``auto_scale_workers``), and ``self.cfg`` is the result.
     """
 
     def __init__(self, cfg) -> None:
@@ -79,6 +81,7 @@ class Trainer(TrainerBase):
         if not logging.getLogger("maskformer").handlers:
             setup_logger(name="maskformer")
         check_config_values(cfg)
+        cfg = auto_scale_workers(cfg, comm.get_world_size())
         self.cfg = cfg
         model = self.build_model(cfg)
         optimizer = self.build_optimizer(cfg, model)
@@ -98,16 +101,17 @@ class Trainer(TrainerBase):
     def _build_step_trainer(cfg, model: nn.Module, optimizer: torch.optim.Optimizer) -> SimpleTrainer:
         """AMPTrainer when SOLVER.AMP.ENABLED (and the precision suits the device), else SimpleTrainer."""
         clipper = build_gradient_clipper(cfg)
+        nonfinite = cfg.SOLVER.NONFINITE_GRADS
         if cfg.SOLVER.AMP.ENABLED:
             precision = cfg.SOLVER.AMP.get("PRECISION", "float16")
             device_type = next(model.parameters()).device.type
             if precision != "float16" or device_type == "cuda":
-                return AMPTrainer(model, None, optimizer, clipper, precision=precision)
+                return AMPTrainer(model, None, optimizer, clipper, precision, nonfinite_grads=nonfinite)
             logger.warning(
                 f"SOLVER.AMP.ENABLED with float16 needs CUDA; the model is on {device_type}, so training "
                 "runs in float32. Set SOLVER.AMP.PRECISION bfloat16 for mixed precision on this device."
             )
-        return SimpleTrainer(model, None, optimizer, clipper)
+        return SimpleTrainer(model, None, optimizer, clipper, nonfinite_grads=nonfinite)
 
     @property
     def model(self) -> nn.Module:
@@ -145,7 +149,10 @@ class Trainer(TrainerBase):
             hooks.EvalHook(cfg.TEST.EVAL_PERIOD, test_and_save_results),
         ]
         if comm.is_main_process():
-            hook_list.append(hooks.PeriodicWriter(self.build_writers(), period=20))
+            period = cfg.LOG_PERIOD
+            hook_list.append(
+                hooks.PeriodicWriter(self.build_writers(), period, first_write_after=min(5, period))
+            )
         return hook_list
 
     def build_writers(self) -> list[EventWriter]:
@@ -153,7 +160,11 @@ class Trainer(TrainerBase):
         output_dir = self.cfg.OUTPUT_DIR
         os.makedirs(output_dir, exist_ok=True)
         writers: list[EventWriter] = [
-            CommonMetricPrinter(self.max_iter),
+            CommonMetricPrinter(
+                self.max_iter,
+                ims_per_batch=self.cfg.SOLVER.IMS_PER_BATCH,
+                eval_period=self.cfg.TEST.EVAL_PERIOD,
+            ),
             JSONWriter(os.path.join(output_dir, "metrics.json")),
         ]
         try:
@@ -244,8 +255,12 @@ class Trainer(TrainerBase):
 
         Returns:
             ``{dataset_name: {task: {metric: value}}}``, or ``{task: {metric: value}}`` with one
-            test dataset (Detectron2's convention); TTA results have task keys suffixed ``_TTA``.
+            test dataset (Detectron2's convention); TTA results have task keys suffixed ``_TTA``;
+            ``{}`` when DATASETS.TEST is empty (a training-only run).
         """
+        if not cfg.DATASETS.TEST:
+            logger.info("DATASETS.TEST is empty: no evaluation.")
+            return {}
         results = cls._evaluate(cfg, model, evaluators)
         if cfg.TEST.AUG.ENABLED:
             from maskformer.inference.tta import SemanticSegmentorWithTTA
