@@ -8,7 +8,13 @@ from .build import (
     build_optimizer,
 )
 from .clip_grad import CLIP_TYPES, GradClipper, build_grad_clipper
-from .lr_scheduler import WarmupCosineLR, WarmupMultiStepLR, WarmupPolyLR, warmup_factor_at_iter
+from .lr_scheduler import (
+    WarmupCosineLR,
+    WarmupMultiStepLR,
+    WarmupPolyLR,
+    WarmupStepWithFixedGammaLR,
+    warmup_factor_at_iter,
+)
 from .param_groups import get_default_optimizer_params, norm_module_types
 
 __all__ = [
@@ -19,6 +25,7 @@ __all__ = [
     "WarmupCosineLR",
     "WarmupMultiStepLR",
     "WarmupPolyLR",
+    "WarmupStepWithFixedGammaLR",
     "build_grad_clipper",
     "build_gradient_clipper",
     "build_lr_scheduler",

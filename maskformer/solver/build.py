@@ -7,6 +7,7 @@ Optimizers (SOLVER.OPTIMIZER) and schedules (SOLVER.LR_SCHEDULER_NAME) are looke
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
@@ -16,7 +17,7 @@ from torch.optim.lr_scheduler import LRScheduler
 from maskformer.registry import Registry
 
 from .clip_grad import GradClipper, build_grad_clipper
-from .lr_scheduler import WarmupCosineLR, WarmupMultiStepLR, WarmupPolyLR
+from .lr_scheduler import WarmupCosineLR, WarmupMultiStepLR, WarmupPolyLR, WarmupStepWithFixedGammaLR
 from .param_groups import get_default_optimizer_params
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "build_lr_scheduler",
     "build_optimizer",
 ]
+
+logger = logging.getLogger(__name__)
 
 OPTIMIZER_REGISTRY = Registry("OPTIMIZER")
 LR_SCHEDULER_REGISTRY = Registry("LR_SCHEDULER")
@@ -70,27 +73,44 @@ def build_optimizer(cfg, model: nn.Module) -> torch.optim.Optimizer:
 
 
 def _warmup_kwargs(cfg) -> dict[str, Any]:
+    """Warmup settings, and Detectron2's RESCALE_INTERVAL (its own schedules only)."""
     return {
         "warmup_factor": cfg.SOLVER.WARMUP_FACTOR,
         "warmup_iters": cfg.SOLVER.WARMUP_ITERS,
         "warmup_method": cfg.SOLVER.WARMUP_METHOD,
+        "rescale_interval": cfg.SOLVER.RESCALE_INTERVAL,
     }
 
 
 @LR_SCHEDULER_REGISTRY.register(name="WarmupMultiStepLR")
 def _multistep(cfg, optimizer: torch.optim.Optimizer) -> LRScheduler:
     steps = [s for s in cfg.SOLVER.STEPS if s <= cfg.SOLVER.MAX_ITER]
-    return WarmupMultiStepLR(optimizer, steps, cfg.SOLVER.GAMMA, **_warmup_kwargs(cfg))
+    return WarmupMultiStepLR(
+        optimizer, steps, cfg.SOLVER.GAMMA, max_iters=cfg.SOLVER.MAX_ITER, **_warmup_kwargs(cfg)
+    )
+
+
+@LR_SCHEDULER_REGISTRY.register(name="WarmupStepWithFixedGammaLR")
+def _fixed_gamma(cfg, optimizer: torch.optim.Optimizer) -> LRScheduler:
+    return WarmupStepWithFixedGammaLR(
+        optimizer, cfg.SOLVER.MAX_ITER, cfg.SOLVER.GAMMA, cfg.SOLVER.NUM_DECAYS, **_warmup_kwargs(cfg)
+    )
 
 
 @LR_SCHEDULER_REGISTRY.register(name="WarmupPolyLR")
 def _poly(cfg, optimizer: torch.optim.Optimizer) -> LRScheduler:
+    if cfg.SOLVER.RESCALE_INTERVAL:
+        logger.warning(
+            "SOLVER.RESCALE_INTERVAL has no effect with WarmupPolyLR (as in Detectron2, whose "
+            "rescaling applies to its own schedules: multi-step, cosine, step with fixed gamma)."
+        )
+    warmup = {k: v for k, v in _warmup_kwargs(cfg).items() if k != "rescale_interval"}
     return WarmupPolyLR(
         optimizer,
         cfg.SOLVER.MAX_ITER,
         power=cfg.SOLVER.POLY_LR_POWER,
         constant_ending=cfg.SOLVER.POLY_LR_CONSTANT_ENDING,
-        **_warmup_kwargs(cfg),
+        **warmup,
     )
 
 

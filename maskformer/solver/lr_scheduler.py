@@ -11,7 +11,14 @@ with ``warmup(t) = 1`` for ``t >= warmup_iters``, else ``warmup_factor`` ("const
 - WarmupPolyLR (Mask2Former/DeepLab): ``(1 - t / max_iters) ** power``, floored at
   ``constant_ending`` once below it (only when ``constant_ending > 0`` and warmup is over);
 - WarmupCosineLR: ``end + (1 - end) * 0.5 * (1 + cos(pi * t / max_iters))`` with
-  ``end = base_lr_end / base_lr``.
+  ``end = base_lr_end / base_lr``;
+- WarmupStepWithFixedGammaLR (Detectron2, ``SOLVER.NUM_DECAYS``): ``gamma ** k`` on the k-th of
+  ``num_decays + 1`` equal parts of ``max_iters`` (fvcore's ``StepWithFixedGammaParamScheduler``).
+
+With ``rescale_interval`` (Detectron2's ``SOLVER.RESCALE_INTERVAL``; not for the poly schedule,
+which Detectron2 does not rescale either), ``decay`` is evaluated after warmup at
+``(t - warmup_iters) * max_iters / (max_iters - warmup_iters)``: the whole decay schedule is
+stretched over the iterations that follow warmup instead of starting at iteration 0.
 
 ``state_dict()`` / ``load_state_dict()`` come from ``torch.optim.lr_scheduler.LRScheduler``.
 """
@@ -25,7 +32,13 @@ import math
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-__all__ = ["WarmupCosineLR", "WarmupMultiStepLR", "WarmupPolyLR", "warmup_factor_at_iter"]
+__all__ = [
+    "WarmupCosineLR",
+    "WarmupMultiStepLR",
+    "WarmupPolyLR",
+    "WarmupStepWithFixedGammaLR",
+    "warmup_factor_at_iter",
+]
 
 WARMUP_METHODS = ("constant", "linear")
 logger = logging.getLogger(__name__)
@@ -44,7 +57,11 @@ def warmup_factor_at_iter(method: str, it: int, warmup_iters: int, warmup_factor
 
 
 class _WarmupLR(LRScheduler):
-    """Base class: ``lr = base_lr * warmup(t) * decay(t)``; subclasses define ``_decay``."""
+    """Base class: ``lr = base_lr * warmup(t) * decay(t')``; subclasses define ``_decay``.
+
+    ``t' = t``, or with ``rescale_interval`` the post-warmup iteration stretched to ``max_iters``
+    (module docstring), which then must exceed ``warmup_iters``.
+    """
 
     def __init__(
         self,
@@ -53,19 +70,36 @@ class _WarmupLR(LRScheduler):
         warmup_iters: int = 1000,
         warmup_method: str = "linear",
         last_epoch: int = -1,
+        *,
+        max_iters: int | None = None,
+        rescale_interval: bool = False,
     ) -> None:
         warmup_factor_at_iter(warmup_method, 0, 1, warmup_factor)  # validates the method name
+        if rescale_interval and (max_iters is None or max_iters <= warmup_iters):
+            raise ValueError(
+                f"SOLVER.RESCALE_INTERVAL needs SOLVER.MAX_ITER ({max_iters}) > SOLVER.WARMUP_ITERS "
+                f"({warmup_iters})."
+            )
         self.warmup_factor = warmup_factor
         self.warmup_iters = warmup_iters
         self.warmup_method = warmup_method
+        self.rescale_interval = rescale_interval
+        if max_iters is not None:
+            self.max_iters = max_iters
         super().__init__(optimizer, last_epoch)
 
-    def _decay(self, it: int) -> float:
+    def _decay(self, it: float) -> float:
         raise NotImplementedError
+
+    def _schedule_iter(self, it: int) -> float:
+        """The iteration the decay is evaluated at (see the class docstring)."""
+        if not self.rescale_interval or it < self.warmup_iters:
+            return it
+        return (it - self.warmup_iters) * self.max_iters / (self.max_iters - self.warmup_iters)
 
     def _factor(self, it: int) -> float:
         warmup = warmup_factor_at_iter(self.warmup_method, it, self.warmup_iters, self.warmup_factor)
-        return warmup * self._decay(it)
+        return warmup * self._decay(self._schedule_iter(it))
 
     def get_lr(self) -> list[float]:
         factor = self._factor(self.last_epoch)
@@ -104,14 +138,25 @@ class WarmupMultiStepLR(_WarmupLR):
         warmup_iters: int = 1000,
         warmup_method: str = "linear",
         last_epoch: int = -1,
+        *,
+        max_iters: int | None = None,
+        rescale_interval: bool = False,
     ) -> None:
         if list(milestones) != sorted(milestones):
             raise ValueError(f"SOLVER.STEPS must be increasing, got {list(milestones)}.")
         self.milestones = [int(m) for m in milestones]
         self.gamma = gamma
-        super().__init__(optimizer, warmup_factor, warmup_iters, warmup_method, last_epoch)
+        super().__init__(
+            optimizer,
+            warmup_factor,
+            warmup_iters,
+            warmup_method,
+            last_epoch,
+            max_iters=max_iters,
+            rescale_interval=rescale_interval,
+        )
 
-    def _decay(self, it: int) -> float:
+    def _decay(self, it: float) -> float:
         return self.gamma ** bisect.bisect_right(self.milestones, it)
 
 
@@ -157,11 +202,62 @@ class WarmupCosineLR(_WarmupLR):
         warmup_method: str = "linear",
         end_factor: float = 0.0,
         last_epoch: int = -1,
+        *,
+        rescale_interval: bool = False,
     ) -> None:
-        self.max_iters = max_iters
         self.end_factor = end_factor
-        super().__init__(optimizer, warmup_factor, warmup_iters, warmup_method, last_epoch)
+        super().__init__(
+            optimizer,
+            warmup_factor,
+            warmup_iters,
+            warmup_method,
+            last_epoch,
+            max_iters=max_iters,
+            rescale_interval=rescale_interval,
+        )
 
-    def _decay(self, it: int) -> float:
+    def _decay(self, it: float) -> float:
         cosine = 0.5 * (1.0 + math.cos(math.pi * min(it, self.max_iters) / self.max_iters))
         return self.end_factor + (1.0 - self.end_factor) * cosine
+
+
+class WarmupStepWithFixedGammaLR(_WarmupLR):
+    """``gamma ** k`` on the k-th of ``num_decays + 1`` equal parts of ``max_iters`` (Detectron2).
+
+    The part index is ``int((t / max_iters + 1e-6) * (num_decays + 1))`` (fvcore's epsilon, which
+    keeps a boundary such as 30000 of 90000 from rounding down), at most ``num_decays``.
+    """
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        max_iters: int,
+        gamma: float = 0.1,
+        num_decays: int = 3,
+        warmup_factor: float = 0.001,
+        warmup_iters: int = 1000,
+        warmup_method: str = "linear",
+        last_epoch: int = -1,
+        *,
+        rescale_interval: bool = False,
+    ) -> None:
+        if num_decays < 1 or max_iters < 1:
+            raise ValueError(
+                f"WarmupStepWithFixedGammaLR needs SOLVER.NUM_DECAYS >= 1 and SOLVER.MAX_ITER >= 1, "
+                f"got {num_decays} and {max_iters}."
+            )
+        self.gamma = gamma
+        self.num_decays = num_decays
+        super().__init__(
+            optimizer,
+            warmup_factor,
+            warmup_iters,
+            warmup_method,
+            last_epoch,
+            max_iters=max_iters,
+            rescale_interval=rescale_interval,
+        )
+
+    def _decay(self, it: float) -> float:
+        part = int((it / self.max_iters + 1e-6) * (self.num_decays + 1))
+        return self.gamma ** min(part, self.num_decays)

@@ -5,9 +5,22 @@ import math
 
 import pytest
 import torch
+from fvcore.common.param_scheduler import (
+    CompositeParamScheduler,
+    CosineParamScheduler,
+    LinearParamScheduler,
+    MultiStepParamScheduler,
+    StepWithFixedGammaParamScheduler,
+)
 
 from maskformer.config import get_cfg
-from maskformer.solver import WarmupCosineLR, WarmupMultiStepLR, WarmupPolyLR, build_lr_scheduler
+from maskformer.solver import (
+    WarmupCosineLR,
+    WarmupMultiStepLR,
+    WarmupPolyLR,
+    WarmupStepWithFixedGammaLR,
+    build_lr_scheduler,
+)
 
 
 def _optimizer(lr: float = 1.0) -> torch.optim.Optimizer:
@@ -112,7 +125,9 @@ def test_per_group_base_lrs_are_scaled_together():
     assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.5, 0.05])
 
 
-@pytest.mark.parametrize("name", ["WarmupMultiStepLR", "WarmupPolyLR", "WarmupCosineLR"])
+@pytest.mark.parametrize(
+    "name", ["WarmupMultiStepLR", "WarmupPolyLR", "WarmupCosineLR", "WarmupStepWithFixedGammaLR"]
+)
 def test_build_from_config(name):
     cfg = get_cfg()
     cfg.SOLVER.LR_SCHEDULER_NAME = name
@@ -134,3 +149,58 @@ def test_bad_config_values_are_clear_errors():
         WarmupPolyLR(_optimizer(), 10, warmup_method="exp")
     with pytest.raises(ValueError, match="STEPS must be increasing"):
         WarmupMultiStepLR(_optimizer(), [5, 3])
+
+
+def _detectron2_multipliers(schedule, warmup_factor: float, warmup_iters: int, max_iter: int, rescale: bool):
+    """Detectron2's WarmupParamScheduler + LRMultiplier, composed from fvcore: the oracle."""
+    length = warmup_iters / max_iter
+    warmup = LinearParamScheduler(warmup_factor * schedule(0.0), schedule(length))
+    composite = CompositeParamScheduler(
+        [warmup, schedule],
+        interval_scaling=["rescaled", "rescaled" if rescale else "fixed"],
+        lengths=[length, 1 - length],
+    )
+    return [composite(t / max_iter) for t in range(max_iter)]
+
+
+def test_step_with_fixed_gamma_equals_fvcore():
+    sched = WarmupStepWithFixedGammaLR(_optimizer(), max_iters=8, gamma=0.5, num_decays=3, warmup_iters=0)
+    assert _lrs(sched, 8) == pytest.approx([1, 1, 0.5, 0.5, 0.25, 0.25, 0.125, 0.125])
+    # 30000 of 90000 with 2 decays is a boundary only fvcore's epsilon keeps exact.
+    ours = WarmupStepWithFixedGammaLR(_optimizer(), max_iters=90000, gamma=0.1, num_decays=2, warmup_iters=0)
+    oracle = StepWithFixedGammaParamScheduler(1.0, num_decays=2, gamma=0.1, num_updates=90000)
+    for t in (0, 29999, 30000, 59999, 60000, 89999):
+        assert ours._decay(t) == pytest.approx(oracle(t / 90000)), t
+
+
+@pytest.mark.parametrize("rescale", [False, True])
+def test_rescale_interval_equals_detectron2(rescale):
+    """SOLVER.RESCALE_INTERVAL: the decay starts after warmup and is stretched to MAX_ITER."""
+    multistep = WarmupMultiStepLR(
+        _optimizer(), [6], 0.1, 0.5, warmup_iters=2, max_iters=10, rescale_interval=rescale
+    )
+    oracle = MultiStepParamScheduler([1.0, 0.1], milestones=[6], num_updates=10)
+    expected = _detectron2_multipliers(oracle, 0.5, 2, 10, rescale)
+    assert _lrs(multistep, 10) == pytest.approx(expected)
+    assert expected[6] == (1.0 if rescale else 0.1)  # the step moved from iteration 6 to 7
+    cosine = WarmupCosineLR(_optimizer(), 10, warmup_factor=1.0, warmup_iters=2, rescale_interval=rescale)
+    expected = _detectron2_multipliers(CosineParamScheduler(1.0, 0.0), 1.0, 2, 10, rescale)
+    assert _lrs(cosine, 10)[2:] == pytest.approx(expected[2:])
+
+
+def test_rescale_interval_from_config_and_its_limits(caplog):
+    cfg = get_cfg()
+    cfg.SOLVER.LR_SCHEDULER_NAME = "WarmupStepWithFixedGammaLR"
+    cfg.SOLVER.MAX_ITER, cfg.SOLVER.WARMUP_ITERS, cfg.SOLVER.NUM_DECAYS = 12, 4, 1
+    cfg.SOLVER.RESCALE_INTERVAL = True
+    sched = build_lr_scheduler(cfg, _optimizer())
+    # After warmup, t' = (t - 4) * 12 / 8: the single decay (at t' = 6) comes at t = 8, not 6.
+    assert [sched._decay(sched._schedule_iter(t)) for t in (6, 7, 8)] == pytest.approx([1, 1, 0.1])
+    cfg.SOLVER.LR_SCHEDULER_NAME = "WarmupPolyLR"
+    with caplog.at_level(logging.WARNING, logger="maskformer.solver.build"):
+        build_lr_scheduler(cfg, _optimizer())
+    assert "RESCALE_INTERVAL has no effect with WarmupPolyLR" in caplog.text
+    with pytest.raises(ValueError, match="RESCALE_INTERVAL needs SOLVER.MAX_ITER"):
+        WarmupCosineLR(_optimizer(), 4, warmup_iters=4, rescale_interval=True)
+    with pytest.raises(ValueError, match="NUM_DECAYS >= 1"):
+        WarmupStepWithFixedGammaLR(_optimizer(), 10, num_decays=0)
