@@ -17,6 +17,7 @@ import torch
 __all__ = [
     "bitmask_to_polygons",
     "bitmask_to_rle",
+    "clip_polygon",
     "masks_to_boxes",
     "polygons_to_bitmask",
     "rle_to_bitmask",
@@ -39,6 +40,53 @@ def polygons_to_bitmask(polygons: list[list[float]], height: int, width: int) ->
         return np.zeros((height, width), dtype=bool)
     rles = mask_utils.frPyObjects([np.asarray(p, dtype=np.float64).tolist() for p in polygons], height, width)
     return mask_utils.decode(mask_utils.merge(rles)).astype(bool)
+
+
+def _polygon_area(points: np.ndarray) -> float:
+    """Shoelace area of a ``[K, 2]`` polygon (absolute value)."""
+    x, y = points[:, 0], points[:, 1]
+    return abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))) / 2.0
+
+
+def _clip_half_plane(points: np.ndarray, axis: int, bound: float, keep_above: bool) -> np.ndarray:
+    """One Sutherland-Hodgman step: the part of ``points`` ``[K, 2]`` on one side of ``p[axis] = bound``."""
+    inside = points[:, axis] >= bound if keep_above else points[:, axis] <= bound
+    out = []
+    for i in range(len(points)):
+        prev, cur = points[i - 1], points[i]
+        if inside[i] != inside[i - 1]:  # the edge prev -> cur crosses the line
+            t = (bound - prev[axis]) / (cur[axis] - prev[axis])
+            crossing = prev + t * (cur - prev)
+            crossing[axis] = bound
+            out.append(crossing)
+        if inside[i]:
+            out.append(cur)
+    return np.asarray(out, dtype=np.float64).reshape(-1, 2)
+
+
+def clip_polygon(polygon: np.ndarray | list[float], box: tuple[float, float, float, float]) -> np.ndarray:
+    """The part of a polygon inside an axis-aligned box (Sutherland-Hodgman).
+
+    Where the box cuts a concave polygon into several parts, they come back as one polygon joined
+    by zero-width edges along the box border, which rasterises exactly as the separate parts.
+
+    Args:
+        polygon: flat ``[x0, y0, x1, y1, ...]`` in absolute pixel coordinates.
+        box: ``(x0, y0, x1, y1)``.
+
+    Returns:
+        flat float64 ``[2M]`` array; empty when less than a positive area is left (the polygon
+        misses the box or only touches it).
+    """
+    points = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
+    x0, y0, x1, y1 = box
+    for axis, bound, keep_above in ((0, x0, True), (0, x1, False), (1, y0, True), (1, y1, False)):
+        if len(points) < 3:
+            break
+        points = _clip_half_plane(points, axis, bound, keep_above)
+    if len(points) < 3 or _polygon_area(points) == 0.0:
+        return np.zeros(0, dtype=np.float64)
+    return points.reshape(-1)
 
 
 def rle_to_bitmask(rle: dict[str, Any]) -> np.ndarray:

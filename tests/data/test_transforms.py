@@ -190,12 +190,17 @@ def test_semantic_maps_resize_with_torch_nearest_other_maps_with_pil():
     assert (TransformList([resize, HFlipTransform(26)]).apply_sem_seg(label_map) == sem[:, ::-1]).all()
 
 
-def test_semantic_resize_matches_torch_for_every_small_size():
+def test_label_map_resizes_match_torch_and_pil_for_every_small_size():
     for size in range(1, 33):
-        row = np.arange(size, dtype=np.int64)[None, :]
+        column = np.arange(size, dtype=np.uint8)[:, None]
         for new_size in range(1, 65):
-            out = ResizeTransform(1, size, 1, new_size).apply_sem_seg(row)
-            assert (out == _torch_nearest(row, (1, new_size))).all(), (size, new_size)
+            resize = ResizeTransform(size, 1, new_size, 1)
+            assert (resize.apply_sem_seg(column) == _torch_nearest(column, (new_size, 1))).all()
+            pil = np.asarray(Image.fromarray(column).resize((1, new_size), Image.Resampling.NEAREST))
+            assert (resize.apply_segmentation(column) == pil).all(), (size, new_size)
+    row = (np.arange(640) % 251).astype(np.uint8)[None].repeat(2, 0)  # a COCO-sized resize
+    pil = np.asarray(Image.fromarray(row).resize((1067, 3), Image.Resampling.NEAREST))
+    assert (ResizeTransform(2, 640, 3, 1067).apply_segmentation(row) == pil).all()
 
 
 def test_semantic_mapper_resizes_its_label_map_like_the_official_mapper(tmp_path):

@@ -3,7 +3,8 @@
 Pipeline of :meth:`MapperBase.__call__` (one dataset dict -> one model input dict):
 
 1. read the image (``INPUT.FORMAT``) and the annotation maps the subclass asks for;
-2. draw the augmentations from the per-sample RNG and apply them to image and maps alike;
+2. draw the augmentations from the per-sample RNG and apply them to image and maps alike (the
+   subclass may then derive more maps from the transforms, e.g. rasterise polygons);
 3. pad image and maps at the bottom/right to ``size_divisibility`` (image 128, semantic map the
    ignore label, panoptic map 0 = void), as the official mappers do;
 4. convert to tensors and let the subclass build ``instances`` (``gt_classes``, ``gt_masks``).
@@ -72,6 +73,19 @@ class MapperBase:
         """Fill value of each map for pixels created by padding."""
         return {"sem_seg": self.ignore_label}
 
+    def after_augmentation(
+        self, record: dict, maps: dict[str, np.ndarray], transforms: Transform, image_hw: tuple[int, int]
+    ) -> dict[str, np.ndarray]:
+        """Maps derived once the augmentations are drawn (e.g. polygons rasterised at ``image_hw``).
+
+        Args:
+            record: the (copied) dataset dict.
+            maps: the annotation maps, already transformed to ``image_hw``.
+            transforms: the augmentations' transforms (mapper padding excluded).
+            image_hw: ``(H, W)`` of the augmented, not yet padded, image.
+        """
+        return maps
+
     def build_targets(
         self, record: dict, maps: dict[str, torch.Tensor], image_hw: tuple[int, int]
     ) -> Instances:
@@ -117,6 +131,8 @@ class MapperBase:
             self.augmentations, image, self.constraint_map(record, maps), rng
         )
         maps = self._transform_maps(maps, transforms)
+        if self.is_train:
+            maps = self.after_augmentation(record, maps, transforms, image.shape[:2])
         padding = self._padding(*image.shape[:2])
         image = padding.apply_image(image)
         maps = self._transform_maps(maps, padding)

@@ -18,7 +18,8 @@ __all__ = ["LSJInstanceMapper", "LSJPanopticMapper"]
 class LSJInstanceMapper(InstanceMapper):
     """Instance mapper with large-scale jitter (Mask2Former's COCO instance training).
 
-    Unlike the other mappers, instances left empty by the crop are dropped, as officially.
+    Unlike the other mappers, instances the crop leaves without area are dropped, as officially
+    (a polygon clipped away by the crop window, an RLE mask without pixels).
     """
 
     filter_empty = True

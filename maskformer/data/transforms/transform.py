@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from maskformer.structures.masks import clip_polygon
+
 __all__ = [
     "ColorTransform",
     "CropTransform",
@@ -27,7 +29,8 @@ class Transform:
     """Base class; the default methods leave their input unchanged.
 
     Images are ``[H, W, C]`` uint8; label maps are ``[H, W]`` or a stack ``[N, H, W]`` of any
-    integer/bool dtype; polygons are lists of flat ``[x0, y0, ...]`` arrays.
+    integer/bool dtype; polygons are lists of flat ``[x0, y0, ...]`` arrays (a crop clips them
+    to its window, the other transforms move their vertices).
     """
 
     def apply_image(self, image: np.ndarray) -> np.ndarray:
@@ -77,10 +80,22 @@ class TransformList(Transform):
             coords = t.apply_coords(coords)
         return coords
 
+    def apply_polygons(self, polygons: list[np.ndarray]) -> list[np.ndarray]:
+        for t in self.transforms:
+            polygons = t.apply_polygons(polygons)
+        return polygons
+
 
 def _pil_nearest(size: int, new_size: int) -> np.ndarray:
-    """Source index of each output index for PIL's nearest resize (pixel centres)."""
-    return np.minimum(((np.arange(new_size) + 0.5) * size / new_size).astype(np.int64), size - 1)
+    """Source index of each output index for PIL's nearest resize.
+
+    PIL samples at pixel centres, ``(dst + 0.5) * in / out``, accumulated by repeated float64
+    additions of ``in / out``; the same accumulation (``cumsum`` is sequential) reproduces its
+    indices bit for bit, including the ties a closed-form product would round the other way.
+    """
+    steps = np.full(new_size, size / new_size)
+    steps[0] *= 0.5
+    return np.minimum(np.cumsum(steps).astype(np.int64), size - 1)
 
 
 def _torch_nearest(size: int, new_size: int) -> np.ndarray:
@@ -143,6 +158,12 @@ class CropTransform(Transform):
 
     def apply_coords(self, coords: np.ndarray) -> np.ndarray:
         return coords - np.array([self.x0, self.y0], dtype=coords.dtype)
+
+    def apply_polygons(self, polygons: list[np.ndarray]) -> list[np.ndarray]:
+        """Clips each polygon to the window (as Detectron2); parts left without area are dropped."""
+        window = (self.x0, self.y0, self.x0 + self.w, self.y0 + self.h)
+        clipped = [clip_polygon(p, window) for p in polygons]
+        return super().apply_polygons([p for p in clipped if len(p)])
 
 
 class PadTransform(Transform):
