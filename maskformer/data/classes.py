@@ -7,24 +7,13 @@ thing ids come from ``thing_dataset_id_to_contiguous_id``; a semantic dataset do
 
 from __future__ import annotations
 
-import colorsys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from maskformer.data.catalog import Metadata, MetadataCatalog
+from maskformer.utils.visualizer import Color, default_colors
 
-__all__ = ["ClassInfo", "config_class_info", "config_thing_ids", "default_colors"]
-
-Color = tuple[int, int, int]
-
-
-def default_colors(count: int) -> tuple[Color, ...]:
-    """``count`` well-spread RGB colours (golden-ratio hue walk), for classes without a table colour."""
-    colors = []
-    for index in range(count):
-        r, g, b = colorsys.hsv_to_rgb((index * 0.618033988749895) % 1.0, 0.65, 0.9)
-        colors.append((round(r * 255), round(g * 255), round(b * 255)))
-    return tuple(colors)
+__all__ = ["ClassInfo", "config_class_info", "config_thing_ids"]
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from pathlib import Path
 import torch
 
 from maskformer.config import get_cfg
-from maskformer.data import register_builtin_datasets
+from maskformer.data import DatasetCatalog, register_builtin_datasets, register_shapes
+from maskformer.data.datasets.shapes import ShapesSpec
 from maskformer.modeling import build_model
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -28,6 +29,17 @@ TINY_OPTS = [
     "INPUT.MIN_SIZE_TEST", "64",
     "INPUT.MAX_SIZE_TEST", "128",
 ]  # fmt: skip
+
+
+SPEC = ShapesSpec(image_size=64, num_train=2, num_val=3, seed=5)
+PREFIX = "predictorshapes"
+
+
+def register_tiny_shapes(root: Path) -> str:
+    """Registers a tiny generated shapes dataset (once per session); returns its val panoptic split."""
+    if f"{PREFIX}_val_panoptic" not in DatasetCatalog:
+        register_shapes(str(root), SPEC, prefix=PREFIX)
+    return f"{PREFIX}_val_panoptic"
 
 
 def tiny_cfg(weights: str = "", opts: list[str] = ()):

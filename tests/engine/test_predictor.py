@@ -6,15 +6,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from predictor_setup import save_tiny_weights, tiny_cfg
+from predictor_setup import SPEC, register_tiny_shapes, save_tiny_weights, tiny_cfg
 
-from maskformer.data import DatasetCatalog, MetadataCatalog, build_test_loader, register_shapes
-from maskformer.data.datasets.shapes import ShapesSpec
+from maskformer.data import MetadataCatalog, build_test_loader
 from maskformer.engine import Predictor
 from maskformer.engine.predictor import load_image
-
-SPEC = ShapesSpec(image_size=64, num_train=2, num_val=3, seed=5)
-PREFIX = "predictorshapes"
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +21,7 @@ def weights(tmp_path_factory) -> str:
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> str:
     """A registered 3-image val split of a tiny generated shapes dataset; returns its name."""
-    if f"{PREFIX}_val_panoptic" not in DatasetCatalog:
-        register_shapes(str(tmp_path_factory.mktemp("datasets")), SPEC, prefix=PREFIX)
-    return f"{PREFIX}_val_panoptic"
+    return register_tiny_shapes(tmp_path_factory.mktemp("datasets"))
 
 
 @pytest.fixture(scope="module")
