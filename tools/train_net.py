@@ -55,7 +55,8 @@ def main(args: argparse.Namespace) -> dict:
         results = trainer.train()
         model = trainer.model
     if comm.is_main_process():
-        paths = save_prediction_visualizations(cfg, model, num_images=4)
+        # TEST.NUM_VISUALIZATIONS test images, to OUTPUT_DIR/visualizations/ and TensorBoard.
+        paths = save_prediction_visualizations(cfg, model, iteration=cfg.SOLVER.MAX_ITER)
         logging.getLogger("maskformer").info("Wrote %d prediction visualisations", len(paths))
     return results
 
