@@ -40,6 +40,7 @@ from maskformer.utils.logger import setup_logger
 from . import hooks
 from .auto_scale import auto_scale_workers
 from .defaults import create_ddp_model
+from .precise_bn import PreciseBN, get_bn_modules
 from .train_loop import AMPTrainer, HookBase, SimpleTrainer, TrainerBase
 
 __all__ = ["Trainer", "format_results_table"]
@@ -134,7 +135,8 @@ class Trainer(TrainerBase):
             self._resume_rng = data.get("rng")
 
     def build_hooks(self) -> list[HookBase]:
-        """IterationTimer, LRScheduler, PeriodicCheckpointer, EvalHook, PeriodicWriter (main process)."""
+        """IterationTimer, LRScheduler, PreciseBN (if enabled), PeriodicCheckpointer, EvalHook,
+        PeriodicWriter (main process)."""
         cfg = self.cfg
 
         def test_and_save_results() -> dict[str, Any]:
@@ -144,6 +146,8 @@ class Trainer(TrainerBase):
         hook_list: list[HookBase] = [
             hooks.IterationTimer(),
             hooks.LRScheduler(self.optimizer, self.scheduler),
+            # Before the checkpoint and the evaluation, which should see the recomputed statistics.
+            self._precise_bn_hook(cfg),
             hooks.PeriodicCheckpointer(self.checkpointer, cfg.SOLVER.CHECKPOINT_PERIOD, self.max_iter),
             # Every process runs evaluation (inference is sharded across them).
             hooks.EvalHook(cfg.TEST.EVAL_PERIOD, test_and_save_results),
@@ -154,6 +158,26 @@ class Trainer(TrainerBase):
                 hooks.PeriodicWriter(self.build_writers(), period, first_write_after=min(5, period))
             )
         return hook_list
+
+    def _precise_bn_hook(self, cfg) -> HookBase | None:
+        """Detectron2's PreciseBN when TEST.PRECISE_BN.ENABLED and the model has BatchNorm layers."""
+        if not cfg.TEST.PRECISE_BN.ENABLED:
+            return None
+        if not get_bn_modules(self.model):
+            logger.info(
+                "TEST.PRECISE_BN.ENABLED, but the model has no BatchNorm layer in training mode "
+                "(frozen BN, GroupNorm and LayerNorm have no statistics to recompute): no PreciseBN."
+            )
+            return None
+        loader_cfg = cfg.clone()
+        loader_cfg.defrost()
+        loader_cfg.DATALOADER.NUM_WORKERS = 0  # a second loader for a few batches: no workers
+        return PreciseBN(
+            cfg.TEST.EVAL_PERIOD,
+            self.model,
+            lambda: self.build_train_loader(loader_cfg),
+            cfg.TEST.PRECISE_BN.NUM_ITER,
+        )
 
     def build_writers(self) -> list[EventWriter]:
         """Console, ``OUTPUT_DIR/metrics.json`` and TensorBoard (skipped if not installed)."""
