@@ -397,7 +397,8 @@ _C.MODEL.MASK_FORMER.NUM_OBJECT_QUERIES = 100
 _C.MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE = "res5"
 # Project the decoder input with a 1x1 conv even when its width already equals HIDDEN_DIM.
 _C.MODEL.MASK_FORMER.ENFORCE_INPUT_PROJ = False
-# Pad the batch to a multiple of this (overrides a backbone's own size_divisibility when > 0).
+# Pad the batch to a multiple of this: 0 = no padding (MaskFormer COCO panoptic), -1 = the backbone's
+# own (32 for Swin, 0 for ResNet). SemanticSegmentor ignores it and uses the backbone's (Detectron2).
 _C.MODEL.MASK_FORMER.SIZE_DIVISIBILITY = 32
 # Transformer decoder name: "MultiScaleMaskedTransformerDecoder" (Mask2Former) or
 # "StandardTransformerDecoder" (MaskFormer).
@@ -417,7 +418,8 @@ _C.MODEL.MASK_FORMER.TEST.PANOPTIC_ON = False
 _C.MODEL.MASK_FORMER.TEST.OBJECT_MASK_THRESHOLD = 0.0
 # Panoptic: drop a segment whose visible fraction of its mask is below this.
 _C.MODEL.MASK_FORMER.TEST.OVERLAP_THRESHOLD = 0.0
-# Combine masks at the padded input size and then resize (True) or resize masks first (False).
+# Resize the mask logits to the output size before semantic inference (True), or combine them at the
+# padded input size and resize the scores (False). PANOPTIC_ON or INSTANCE_ON implies True (official).
 _C.MODEL.MASK_FORMER.TEST.SEM_SEG_POSTPROCESSING_BEFORE_INFERENCE = False
 # Early MaskFormer releases' semantic inference switch; only "probabilistic" exists (no effect).
 _C.MODEL.MASK_FORMER.TEST.SEMANTIC_INFERENCE_METHOD = "probabilistic"
@@ -500,7 +502,7 @@ _C.DATALOADER.FILTER_EMPTY_ANNOTATIONS = True
 # SOLVER
 # -----------------------------------------------------------------------------
 _C.SOLVER = CN()
-# "WarmupMultiStepLR", "WarmupCosineLR" or "WarmupPolyLR".
+# "WarmupMultiStepLR", "WarmupCosineLR", "WarmupPolyLR" or "WarmupStepWithFixedGammaLR".
 _C.SOLVER.LR_SCHEDULER_NAME = "WarmupMultiStepLR"
 # Training iterations.
 _C.SOLVER.MAX_ITER = 40000
@@ -516,19 +518,21 @@ _C.SOLVER.WEIGHT_DECAY_NORM = 0.0
 # Multi-step decay factor and the iterations where it applies.
 _C.SOLVER.GAMMA = 0.1
 _C.SOLVER.STEPS = [30000]
-# Number of decays for schedules that derive their steps (Detectron2 option).
+# Decays of "WarmupStepWithFixedGammaLR", one at each of NUM_DECAYS equal parts of MAX_ITER.
 _C.SOLVER.NUM_DECAYS = 3
 # Warmup: start factor, length and shape ("linear" or "constant").
 _C.SOLVER.WARMUP_FACTOR = 1.0 / 1000
 _C.SOLVER.WARMUP_ITERS = 1000
 _C.SOLVER.WARMUP_METHOD = "linear"
-# Rescale the schedule interval when the world size changes (Detectron2 option).
+# Stretch the decay over the iterations after warmup (Detectron2; not for WarmupPolyLR).
 _C.SOLVER.RESCALE_INTERVAL = False
 # Save a checkpoint every this many iterations.
 _C.SOLVER.CHECKPOINT_PERIOD = 5000
 # Images per iteration over all processes.
 _C.SOLVER.IMS_PER_BATCH = 16
-# World size the config was written for (0: no automatic rescaling).
+# World size the config was written for (0: no automatic rescaling). On another world size the
+# Trainer rescales IMS_PER_BATCH and BASE_LR by world / reference and MAX_ITER, WARMUP_ITERS, STEPS,
+# CHECKPOINT_PERIOD and TEST.EVAL_PERIOD by its inverse (Detectron2's auto_scale_workers).
 _C.SOLVER.REFERENCE_WORLD_SIZE = 0
 # Learning rate factor and weight decay of biases (None: WEIGHT_DECAY).
 _C.SOLVER.BIAS_LR_FACTOR = 1.0
@@ -580,7 +584,8 @@ _C.TEST.AUG.MIN_SIZES = [400, 500, 600, 700, 800, 900, 1000, 1100, 1200]
 _C.TEST.AUG.MAX_SIZE = 4000
 _C.TEST.AUG.FLIP = True
 _C.TEST.PRECISE_BN = CN()
-# Recompute BatchNorm statistics before evaluation, over this many iterations.
+# Recompute BatchNorm statistics before evaluation, over this many iterations (only models with
+# BatchNorm layers in training mode; the official models have none).
 _C.TEST.PRECISE_BN.ENABLED = False
 _C.TEST.PRECISE_BN.NUM_ITER = 200
 
