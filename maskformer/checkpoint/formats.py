@@ -122,6 +122,10 @@ def read_torch_file(path: str) -> Any:
     """
     if os.path.getsize(path) == 0:
         raise _unreadable(path, EOFError("the file is empty"))
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head.startswith((b"PK", b"\x80")):  # a zip archive (torch.save) or a legacy pickle
+        raise _unreadable(path, ValueError(f"it starts with {head!r}, not a torch.save archive"))
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:

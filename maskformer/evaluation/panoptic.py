@@ -109,6 +109,7 @@ class COCOPanopticEvaluator(DatasetEvaluator):
         # Per-image statistics, summed on the main process in image-id order so that the float sums
         # (and so the metrics) are bit-identical whatever the number of processes.
         self._stats: list[tuple[str, dict[int, np.ndarray]]] = []
+        self._warned_mismatch = False
 
     def _load_gt(self) -> None:
         if self._gt_json is not None:
@@ -137,6 +138,22 @@ class COCOPanopticEvaluator(DatasetEvaluator):
                 "ground-truth JSON; the evaluator's dataset and the data loader's must match."
             )
         return ann
+
+    def _warn_gt_mismatch(self, gt_ids: np.ndarray, ann: dict[str, Any]) -> None:
+        """Warns (once) when a ground-truth PNG and its segments_info list different segment ids."""
+        present = set(np.unique(gt_ids).tolist()) - {0}
+        listed = {s["id"] for s in ann["segments_info"]}
+        if self._warned_mismatch or present == listed:
+            return
+        self._warned_mismatch = True
+        logger.warning(
+            "Ground-truth PNG '%s' and its segments_info disagree: segment id(s) %s not in segments_info "
+            "(ignored, as panopticapi does), %s listed without pixels (counted as missed). "
+            "python -m maskformer.data.validation lists every such image.",
+            ann["file_name"],
+            sorted(present - listed)[:5],
+            sorted(listed - present)[:5],
+        )
 
     def _to_dataset_id(self, segment: dict[str, Any]) -> int:
         mapping = self._thing_map if segment.get("isthing", False) else self._stuff_map
@@ -169,6 +186,7 @@ class COCOPanopticEvaluator(DatasetEvaluator):
             pred_ids, segments = self._convert(out)
             where = f"'{self._gt_json_file}' annotation of image {ann['image_id']!r}"
             gt_ids = read_panoptic_ids(join_inside(self._gt_folder, ann["file_name"], where))
+            self._warn_gt_mismatch(gt_ids, ann)
             if gt_ids.shape != pred_ids.shape:
                 raise ValueError(
                     f"Panoptic prediction {pred_ids.shape} and ground truth {gt_ids.shape} of image "

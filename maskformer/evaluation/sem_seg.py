@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 import pycocotools.mask as mask_util
-from PIL import Image
 
+from ..data.image_io import read_label_map
 from ..utils import comm
 from .evaluator import DatasetEvaluator, print_results_table, save_results_json
 
@@ -179,14 +179,16 @@ class SemSegEvaluator(DatasetEvaluator):
                 )
             pred = scores.argmax(dim=0).cpu().numpy().astype(np.int64)
             gt_path = self._gt_file(inp)
-            with open(gt_path, "rb") as f:
-                gt = np.array(Image.open(f), dtype=np.int64)
+            gt = read_label_map(gt_path)
             if gt.shape != pred.shape:
                 raise ValueError(
                     f"Prediction {pred.shape} and ground truth {gt.shape} ({gt_path}) differ in size; "
                     "the model must return sem_seg at the input's original height/width."
                 )
-            self._conf += confusion_matrix(pred, gt, self._num_classes, self._ignore_label)
+            try:
+                self._conf += confusion_matrix(pred, gt, self._num_classes, self._ignore_label)
+            except ValueError as e:
+                raise ValueError(f"Ground truth '{gt_path}': {e}") from None
             if self._write_predictions:
                 self._predictions.extend(_encode_prediction(pred, inp["file_name"], self._to_dataset_id))
 

@@ -12,6 +12,7 @@ from maskformer.data import DatasetCatalog, MetadataCatalog, register_shapes
 from maskformer.data.datasets.shapes import ensure_shapes_dataset
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fixtures", "datasets"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fixtures", "malformed"))
 
 from tiny_shapes import TINY_PREFIX, TINY_SHAPES  # noqa: E402
 

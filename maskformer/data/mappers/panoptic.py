@@ -79,7 +79,16 @@ class PanopticMapper(MapperBase):
 
 
 def _warn_unknown_ids(pan: np.ndarray, record: dict) -> None:
-    ids = set(np.unique(pan).tolist()) - {0} - {s["id"] for s in record["segments_info"]}
+    present = set(np.unique(pan).tolist())
+    absent = {s["id"] for s in record["segments_info"]} - present
+    if absent:
+        logger.warning(
+            "Panoptic PNG '%s' has no pixel of segments %s listed in its segments_info; they become "
+            "empty-mask targets. Fix the PNG or drop those segments.",
+            record["pan_seg_file_name"],
+            sorted(absent)[:5],
+        )
+    ids = present - {0} - {s["id"] for s in record["segments_info"]}
     if ids:
         logger.warning(
             "Panoptic PNG '%s' has %d segment ids not in its segments_info (%s); their pixels get no target.",
