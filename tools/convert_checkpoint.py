@@ -14,6 +14,11 @@ Examples::
     python tools/convert_checkpoint.py hf_m2f/model.safetensors m2f.pth \\
         --config-file configs/coco/panoptic-segmentation/maskformer2_R50_bs16_50ep.yaml --strict
 
+    # our Mask2Former -> an HF transformers folder (config.json + model.safetensors) that
+    # Mask2FormerForUniversalSegmentation.from_pretrained loads
+    python tools/convert_checkpoint.py model_final.pth hf_m2f/ --to hf \\
+        --config-file configs/coco/panoptic-segmentation/maskformer2_R50_bs16_50ep.yaml
+
 Only the model weights are written (no optimizer or training state).
 """
 
@@ -55,11 +60,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("input", help=".pkl / .pth / .safetensors file or MODEL.WEIGHTS-style URL name")
-    parser.add_argument("output", help="output .pth or .safetensors file")
+    parser.add_argument("output", help="output .pth or .safetensors file (a folder with --to hf)")
     parser.add_argument("--format", default="auto", choices=FORMATS, help="source naming (auto: detect)")
     parser.add_argument("--config-file", default="", metavar="FILE", help="align with this config's model")
     parser.add_argument(
         "--strict", action="store_true", help="with --config-file: fail unless every name fits the model"
+    )
+    parser.add_argument(
+        "--to",
+        default="ours",
+        choices=("ours", "hf"),
+        help="ours: our names; hf: an HF Mask2Former save_pretrained folder (needs --config-file)",
     )
     parser.add_argument(
         "--opts", nargs="+", default=[], metavar="KEY VALUE", help="config overrides, e.g. --opts MODEL.X 1"
@@ -67,12 +78,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.strict and not args.config_file:
         parser.error("--strict needs --config-file (the model to check the names against)")
-    if not args.output.endswith((".pth", ".pt", ".safetensors")):
+    if args.to == "hf":
+        if not args.config_file:
+            parser.error("--to hf needs --config-file (the model whose HF config is written)")
+    elif not args.output.endswith((".pth", ".pt", ".safetensors")):
         parser.error(f"output '{args.output}' must end with .pth, .pt or .safetensors")
     return args
 
 
 def _build_model(config_file: str, opts: list[str]):
+    """``(cfg, model)`` of the config, the model with uninitialised weights."""
     from maskformer.config import get_cfg
     from maskformer.data import register_builtin_datasets
     from maskformer.modeling import build_model
@@ -84,7 +99,7 @@ def _build_model(config_file: str, opts: list[str]):
     cfg.MODEL.DEVICE = "cpu"
     register_builtin_datasets()  # the thing classes of the config's datasets
     with skip_weight_init():  # only the parameter names and shapes are used
-        return build_model(cfg)
+        return cfg, build_model(cfg)
 
 
 def convert(args: argparse.Namespace) -> AlignmentReport | None:
@@ -95,12 +110,19 @@ def convert(args: argparse.Namespace) -> AlignmentReport | None:
     renamed, fmt = convert_to_detectron2_names(state, fmt)
     logger.info("Read %d tensors from %s (format '%s').", len(state), args.input, fmt)
     if args.config_file:
-        model = _build_model(args.config_file, args.opts)
+        cfg, model = _build_model(args.config_file, args.opts)
         aligned, report = align_state_dict_with_report(state, model, fmt)
         logger.info(report.format())
-        if args.strict and not report.is_complete:
+        if (args.strict or args.to == "hf") and not report.is_complete:
             raise SystemExit(f"{args.input} does not fit {args.config_file} exactly (see the report above).")
         out = aligned
+        if args.to == "hf":
+            from maskformer.checkpoint.hf_export import save_hf_mask2former
+
+            model.load_state_dict(aligned, strict=False)  # Swin's relative_position_index is built
+            save_hf_mask2former(model, cfg, args.output)
+            logger.info("Wrote an HF Mask2Former folder to %s.", args.output)
+            return report
     else:
         report = None
         if any(_FULL_MODEL.match(k) for k in renamed):

@@ -4,7 +4,8 @@ HF's ports (``Mask2FormerForUniversalSegmentation``, ``MaskFormerForInstanceSegm
 every parameter differently from the official code; our models use the official (Detectron2)
 names, so a converted state dict loads into a model built from the matching config. Both the
 in-memory names of transformers 5.x (Swin ``attention.{q,k,v,o}_proj``) and the hub checkpoint
-names (``attention.self.{query,key,value}``, ``attention.output.dense``) are understood. Swin's
+names (``attention.self.{query,key,value}``, ``attention.output.dense``, and no ``swin.`` level in
+the files ``save_pretrained`` writes) are understood. Swin's
 separate q/k/v projections are fused into the official ``qkv`` and HF's separate self-attention
 q/k/v into ``in_proj_weight``.
 
@@ -139,10 +140,15 @@ def _fuse(groups: dict[tuple, dict[int, Tensor]], what: str) -> dict[tuple, Tens
     return fused
 
 
+# Swin names as ``save_pretrained`` writes them: without the in-memory ``swin.`` level.
+_SWIN_ON_DISK = re.compile(r"(embeddings|encoder\.layers)\.")
+
+
 def _convert_backbone(state: dict[str, Tensor]) -> dict[str, Tensor]:
     """HF ResNet / Swin backbone names (below ``pixel_level_module.encoder.``) -> ``backbone.*``."""
     out: dict[str, Tensor] = {}
     qkv: dict[tuple, dict[int, Tensor]] = {}
+    state = {("swin." + n if _SWIN_ON_DISK.match(n) else n): t for n, t in state.items()}
     is_swin = any(name.startswith("swin.") for name in state)
     rules = _SWIN_RULES if is_swin else _RESNET_RULES
     for name, tensor in state.items():
