@@ -375,6 +375,19 @@ _C.MODEL.MASK_FORMER.MASK_LOSS = "sigmoid_ce"
 # [project] Focal loss alpha and gamma (used when MASK_LOSS is "sigmoid_focal").
 _C.MODEL.MASK_FORMER.FOCAL_ALPHA = 0.25
 _C.MODEL.MASK_FORMER.FOCAL_GAMMA = 2.0
+# [project] Mask2Former Table 4 ablations, read by "MultiScaleMaskedTransformerDecoder" (defaults: the
+# paper's model). How queries read the features (Table 4c): "masked", "standard" (no mask),
+# "smca" (Gaussian prior at the predicted mask), "mask_pooling" (K-Net).
+_C.MODEL.MASK_FORMER.CROSS_ATTENTION = "masked"
+# [project] Levels each decoder layer attends to (Table 4d): "round_robin" (efficient multi-scale),
+# "concat" (naive multi-scale: all three), "stride32", "stride16" or "stride8" (single scale).
+_C.MODEL.MASK_FORMER.FEATURE_RESOLUTION = "round_robin"
+# [project] Table 4b: learnable query features (False: zero-initialised, as DETR), cross-attention
+# before self-attention, and the decoder's dropout (0.0, hard-coded in the official decoder;
+# MODEL.MASK_FORMER.DROPOUT is MaskFormer's).
+_C.MODEL.MASK_FORMER.LEARNABLE_QUERY_FEATURES = True
+_C.MODEL.MASK_FORMER.CROSS_ATTENTION_FIRST = True
+_C.MODEL.MASK_FORMER.DECODER_DROPOUT = 0.0
 # [project] Matcher: "HungarianMatcher", or "FixedMatcher" (ablation: N = K, query i <-> class i).
 _C.MODEL.MASK_FORMER.MATCHER = "HungarianMatcher"
 # Attention heads of the transformer decoder (and of the MaskFormer transformer encoder).

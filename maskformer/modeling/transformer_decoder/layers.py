@@ -161,6 +161,22 @@ class MultiheadAttention(nn.Module):
         out = out.permute(2, 0, 1, 3).reshape(length, batch, self.embed_dim)
         return self.out_proj(out)
 
+    def pool(self, value: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Attention with given weights, the same for every head (no query-key products).
+
+        Args:
+            value: ``[S, B, C]``.
+            weights: ``[B, L, S]``, each row summing to 1.
+
+        Returns:
+            ``[L, B, C]``: ``out_proj(v_proj(weights @ value))`` (the value projection commutes with
+            the weighted average because the weights sum to 1).
+        """
+        _, _, w_v = self.in_proj_weight.chunk(3)
+        _, _, b_v = self.in_proj_bias.chunk(3)
+        pooled = torch.einsum("bls,sbc->lbc", weights.to(value.dtype), value)
+        return self.out_proj(F.linear(pooled, w_v, b_v))
+
 
 class SelfAttentionLayer(nn.Module):
     """Residual self-attention over the queries, post- or pre-norm (Mask2Former decoder block).
@@ -226,10 +242,17 @@ class CrossAttentionLayer(nn.Module):
         memory_key_padding_mask: torch.Tensor | None = None,
         pos: torch.Tensor | None = None,
         query_pos: torch.Tensor | None = None,
+        pool_weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``tgt`` ``[Q, B, C]`` attends to ``memory`` ``[S, B, C]`` (+ ``pos``) -> ``[Q, B, C]``."""
+        """``tgt`` ``[Q, B, C]`` attends to ``memory`` ``[S, B, C]`` (+ ``pos``) -> ``[Q, B, C]``.
+
+        With ``pool_weights`` ``[B, Q, S]`` (rows summing to 1) the attention weights are given
+        instead of computed (mask pooling); masks and positions are then not used.
+        """
 
         def branch(x: torch.Tensor) -> torch.Tensor:
+            if pool_weights is not None:
+                return self.dropout(self.multihead_attn.pool(memory, pool_weights))
             attended = self.multihead_attn(
                 with_pos_embed(x, query_pos),
                 with_pos_embed(memory, pos),
