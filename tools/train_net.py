@@ -17,6 +17,7 @@ import logging
 
 from maskformer.checkpoint import Checkpointer
 from maskformer.config import CfgNode, get_cfg
+import datetime
 from maskformer.data import register_builtin_datasets
 from maskformer.engine import Trainer, default_argument_parser, default_setup, launch
 from maskformer.engine.visualize import save_prediction_visualizations
@@ -73,3 +74,4 @@ if __name__ == "__main__":
         # CPU models talk over gloo even on a machine that has GPUs.
         backend="gloo" if load_config(args).MODEL.DEVICE == "cpu" else None,
     )
+        timeout=datetime.timedelta(minutes=args.dist_timeout),

@@ -550,6 +550,9 @@ _C.SOLVER.REFERENCE_WORLD_SIZE = 0
 # Learning rate factor and weight decay of biases (None: WEIGHT_DECAY).
 _C.SOLVER.BIAS_LR_FACTOR = 1.0
 _C.SOLVER.WEIGHT_DECAY_BIAS = None
+# [project] A step whose gradients hold NaN / Inf: "skip" (no optimizer step; counted in the
+# nonfinite_grad_skips metric) or "raise" (stop, naming the parameters).
+_C.SOLVER.NONFINITE_GRADS = "skip"
 _C.SOLVER.CLIP_GRADIENTS = CN()
 # Gradient clipping.
 _C.SOLVER.CLIP_GRADIENTS.ENABLED = False

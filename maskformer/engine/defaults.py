@@ -20,7 +20,8 @@ def default_argument_parser(epilog: str | None = None) -> argparse.ArgumentParse
     """The official ``train_net.py`` flags.
 
     ``--config-file``, ``--resume``, ``--eval-only``, ``--num-gpus``, ``--num-machines``,
-    ``--machine-rank``, ``--dist-url`` and trailing ``KEY VALUE`` config overrides (``opts``).
+    ``--machine-rank``, ``--dist-url``, trailing ``KEY VALUE`` config overrides (``opts``), and
+    this project's ``--dist-timeout``.
     Without CUDA, ``--num-gpus N`` starts N CPU processes.
     """
     parser = argparse.ArgumentParser(
@@ -64,6 +65,14 @@ def default_setup(cfg, args: argparse.Namespace) -> logging.Logger:
         args: the parsed command line (``config_file`` and ``eval_only`` are read if present).
 
     Returns:
+    parser.add_argument(
+        "--dist-timeout",
+        type=_positive_minutes,
+        default=10.0,
+        metavar="MINUTES",
+        help="stop the job when a process waits this long for a hung peer (default 10; raise it when "
+        "the main process evaluates for longer while the others wait)",
+    )
         The configured ``maskformer`` logger.
     """
     output_dir = cfg.OUTPUT_DIR
@@ -108,3 +117,11 @@ def create_ddp_model(model: nn.Module, **kwargs) -> nn.Module:
     kwargs.setdefault("find_unused_parameters", False)
     kwargs.setdefault("broadcast_buffers", False)
     return nn.parallel.DistributedDataParallel(model, **kwargs)
+
+
+def _positive_minutes(text: str) -> float:
+    """``--dist-timeout`` in minutes, > 0."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"--dist-timeout must be > 0 minutes, got {text}")
+    return value

@@ -22,9 +22,12 @@ import torch.multiprocessing as mp
 
 from maskformer.utils import comm
 
+from .process_watch import exit_with_parent, explain_timeout
+
 __all__ = ["DEFAULT_TIMEOUT", "launch", "resolve_backend"]
 
-DEFAULT_TIMEOUT = datetime.timedelta(minutes=30)
+# How long a collective operation may wait for a peer before the job stops (--dist-timeout).
+DEFAULT_TIMEOUT = datetime.timedelta(minutes=10)
 logger = logging.getLogger(__name__)
 
 
@@ -102,10 +105,12 @@ def _worker(
     args: tuple,
     timeout: datetime.timedelta,
     backend: str,
+    launcher_pid: int,
 ) -> None:
+    exit_with_parent(launcher_pid)  # no orphan keeps running if the launcher is killed
     rank = machine_rank * num_gpus_per_machine + local_rank
     _join_group(dist_url, world_size, rank, local_rank, num_gpus_per_machine, timeout, backend)
-    _run_then_leave_group(main_func, args)
+    _run_then_leave_group(main_func, args, timeout)
 
 
 def _run_under_torchrun(
@@ -116,18 +121,24 @@ def _run_under_torchrun(
     rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
     backend = resolve_backend(backend, local_size)
     _join_group("env://", world_size, rank, local_rank, local_size, timeout, backend)
-    _run_then_leave_group(main_func, args)
+    _run_then_leave_group(main_func, args, timeout)
 
 
-def _run_then_leave_group(main_func: Callable[..., Any], args: tuple) -> None:
+def _run_then_leave_group(main_func: Callable[..., Any], args: tuple, timeout: datetime.timedelta) -> None:
     """Runs ``main_func``; a final barrier lets every rank finish its sends before the group closes.
 
     Without it a rank that is done early (e.g. after sending its part of a gather) can tear down
-    gloo's connections while a peer still reads from them, which aborts a process.
+    gloo's connections while a peer still reads from them, which aborts a process. A collective
+    that times out is reported with the ranks that never reached it.
     """
     try:
         main_func(*args)
         dist.barrier()
+    except Exception as e:
+        explained = explain_timeout(e, timeout)
+        if explained is None:
+            raise
+        raise explained from e
     finally:
         dist.destroy_process_group()
 
@@ -152,7 +163,8 @@ def launch(
         dist_url: the rendezvous URL, e.g. ``tcp://host:port``; ``"auto"`` (single machine only)
             picks a free local port.
         args: arguments of ``main_func``.
-        timeout: timeout of collective operations.
+        timeout: how long a collective operation waits for the other processes before the job
+            stops with an error naming the ranks that never arrived (``--dist-timeout``).
         backend: ``"nccl"`` (one GPU per process), ``"gloo"`` (CPU processes, also on a machine
             with GPUs, e.g. for ``MODEL.DEVICE cpu``), or None: nccl when CUDA is available and
             ``num_gpus_per_machine`` GPUs are visible, else gloo.
@@ -177,10 +189,12 @@ def launch(
         raise ValueError("launch() with several processes needs dist_url (e.g. 'auto' or tcp://host:port).")
     if num_machines > 1 and dist_url.startswith("file://"):
         logger.warning("file:// rendezvous needs a file system shared by all machines.")
+    launcher_pid = os.getpid()
     mp.start_processes(
         _worker,
         nprocs=num_gpus_per_machine,
-        args=(main_func, world_size, num_gpus_per_machine, machine_rank, dist_url, args, timeout, backend),
+        args=(main_func, world_size, num_gpus_per_machine, machine_rank, dist_url, args, timeout, backend)
+        + (launcher_pid,),
         daemon=False,
         start_method="spawn",
     )

@@ -2,8 +2,10 @@
 
 ``TrainerBase.train`` runs ``before_train``; then per iteration ``before_step``, ``run_step``,
 ``after_step``; then ``after_train``, calling each hook in registration order. ``SimpleTrainer``
-implements the usual step: next batch, forward to a loss dict, sum, backward, (clip), optimizer
-step. ``AMPTrainer`` runs the forward pass under ``torch.autocast`` (fp16 with a GradScaler on
+implements the usual step: next batch, forward to a loss dict, sum, backward, gradient check,
+(clip), optimizer step. A step whose gradients hold NaN / Inf is skipped and counted (or stops
+training, naming the parameters; SOLVER.NONFINITE_GRADS), so that non-finite values never reach the
+weights. ``AMPTrainer`` runs the forward pass under ``torch.autocast`` (fp16 with a GradScaler on
 CUDA, bf16 on CPU or CUDA). Device follows the model's parameters.
 """
 
@@ -21,6 +23,7 @@ from torch import nn
 from maskformer.solver import GradClipper
 from maskformer.utils import comm
 from maskformer.utils.events import EventStorage, get_event_storage
+from maskformer.utils.nonfinite import describe_names, nonfinite_names
 
 __all__ = ["AMPTrainer", "HookBase", "SimpleTrainer", "TrainerBase"]
 
@@ -132,6 +135,9 @@ def _model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+NONFINITE_GRAD_POLICIES = ("skip", "raise")
+
+
 class SimpleTrainer(TrainerBase):
     """One optimizer step per iteration on the batch from ``data_loader``.
 
@@ -141,6 +147,13 @@ class SimpleTrainer(TrainerBase):
             set it later through the ``data_loader`` attribute.
         optimizer: the optimizer.
         grad_clipper: called with the model parameters after backward, before the step.
+        nonfinite_grads: when a gradient holds NaN / Inf: ``"skip"`` the optimizer step (logged,
+            and counted in the ``nonfinite_grad_skips`` metric) or ``"raise"`` FloatingPointError
+            naming the parameters. With DistributedDataParallel the gradients, and so the
+            decision, are the same on every process.
+
+    Raises:
+        ValueError: for another ``nonfinite_grads`` value.
     """
 
     def __init__(
@@ -149,13 +162,20 @@ class SimpleTrainer(TrainerBase):
         data_loader: Iterable | None,
         optimizer: torch.optim.Optimizer,
         grad_clipper: GradClipper | None = None,
+        nonfinite_grads: str = "skip",
     ) -> None:
         super().__init__()
+        if nonfinite_grads not in NONFINITE_GRAD_POLICIES:
+            raise ValueError(
+                f"SOLVER.NONFINITE_GRADS = {nonfinite_grads!r} is not one of {NONFINITE_GRAD_POLICIES}."
+            )
         model.train()
         self.model = model
         self.data_loader = data_loader
         self.optimizer = optimizer
         self.grad_clipper = grad_clipper
+        self.nonfinite_grads = nonfinite_grads
+        self.nonfinite_grad_skips = 0
 
     @property
     def data_loader(self) -> Iterable | None:
@@ -213,12 +233,33 @@ class SimpleTrainer(TrainerBase):
     def finish_step(
         self, losses: torch.Tensor, loss_dict: Mapping[str, torch.Tensor], data_time: float
     ) -> None:
-        """Backward, optional gradient clipping, metrics, and the (unscaled) optimizer step."""
+        """Backward, gradient check, optional clipping, metrics, and the (unscaled) optimizer step."""
         losses.backward()
-        if self.grad_clipper is not None:
+        finite = self.gradients_are_finite()
+        if finite and self.grad_clipper is not None:
             self.grad_clipper(self.model.parameters())
         self.write_metrics(loss_dict, data_time)
-        self.optimizer.step()
+        if finite:
+            self.optimizer.step()
+
+    def gradients_are_finite(self) -> bool:
+        """Whether every gradient is finite; otherwise counts a skipped step or raises (by policy).
+
+        Raises:
+            FloatingPointError: naming the parameters, when the policy is ``"raise"``.
+        """
+        model = self.model
+        module = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+        bad = nonfinite_names((name, p.grad) for name, p in module.named_parameters())
+        if not bad:
+            return True
+        names = describe_names(bad)
+        message = f"Non-finite gradients at iteration {self.iter} in {len(bad)} parameters: {names}"
+        if self.nonfinite_grads == "raise":
+            raise FloatingPointError(f"{message}. (SOLVER.NONFINITE_GRADS 'skip' skips such steps instead.)")
+        self.nonfinite_grad_skips += 1
+        self.logger.warning(f"{message}; optimizer step skipped ({self.nonfinite_grad_skips} so far).")
+        return False
 
     def run_step(self) -> None:
         data, data_time = self.start_step()
@@ -247,6 +288,15 @@ class SimpleTrainer(TrainerBase):
         storage.put_scalar("total_loss", total)
         if len(means) > 1:
             storage.put_scalars(**means)
+        if self.nonfinite_grad_skips:
+            storage.put_scalar("nonfinite_grad_skips", self.nonfinite_grad_skips, smoothing_hint=False)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "nonfinite_grad_skips": self.nonfinite_grad_skips}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        self.nonfinite_grad_skips = state_dict.get("nonfinite_grad_skips", 0)
 
 
 _PRECISIONS = {"float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -256,7 +306,8 @@ class AMPTrainer(SimpleTrainer):
     """``SimpleTrainer`` with automatic mixed precision.
 
     Args:
-        model, data_loader, optimizer, grad_clipper: as for ``SimpleTrainer``.
+        model, data_loader, optimizer, grad_clipper, nonfinite_grads: as for ``SimpleTrainer``
+            (with a float16 GradScaler, the scaler skips steps with Inf / NaN gradients itself).
         precision: ``"float16"`` (CUDA only, with a GradScaler) or ``"bfloat16"`` (CPU or CUDA;
             no scaling needed since bf16 has fp32's exponent range).
         grad_scaler: a custom ``torch.amp.GradScaler`` for float16.
@@ -273,6 +324,7 @@ class AMPTrainer(SimpleTrainer):
         grad_clipper: GradClipper | None = None,
         precision: str = "float16",
         grad_scaler: torch.amp.GradScaler | None = None,
+        nonfinite_grads: str = "skip",
     ) -> None:
         if precision not in _PRECISIONS:
             raise ValueError(f"SOLVER.AMP.PRECISION={precision!r} is unknown; use {sorted(_PRECISIONS)}.")
@@ -282,7 +334,7 @@ class AMPTrainer(SimpleTrainer):
                 f"SOLVER.AMP.PRECISION=float16 needs a CUDA device, the model is on {self.device_type}; "
                 "use SOLVER.AMP.PRECISION bfloat16 or SOLVER.AMP.ENABLED False."
             )
-        super().__init__(model, data_loader, optimizer, grad_clipper)
+        super().__init__(model, data_loader, optimizer, grad_clipper, nonfinite_grads)
         self.precision = _PRECISIONS[precision]
         if grad_scaler is None and self.precision == torch.float16:
             grad_scaler = torch.amp.GradScaler(self.device_type)

@@ -26,7 +26,7 @@ def test_parser_has_exactly_the_official_flags():
     )
     assert args.config_file == "a.yaml" and args.resume and not args.eval_only
     assert args.num_gpus == 2 and args.num_machines == 1 and args.machine_rank == 0
-    assert args.dist_url == "auto"
+    assert args.dist_url == "auto" and args.dist_timeout == 10.0  # minutes
     assert args.opts == ["SOLVER.BASE_LR", "0.1", "MODEL.WEIGHTS", "x.pkl"]
     flags = {s for a in parser._actions for s in a.option_strings} - {"-h", "--help"}
     assert flags == {
@@ -36,6 +36,7 @@ def test_parser_has_exactly_the_official_flags():
         "--num-gpus",
         "--num-machines",
         "--machine-rank",
+        "--dist-timeout",
         "--dist-url",
     }
 

@@ -149,3 +149,45 @@ def test_periodic_checkpointer_keeps_the_newest(tmp_path):
     trainer.train(0, 4)
     files = sorted(os.listdir(tmp_path))
     assert files == ["last_checkpoint", "model_0000002.pth", "model_0000003.pth", "model_final.pth"]
+
+
+def _nan_grad_on_second_step(model: _Linear):
+    """A finite loss whose gradient is NaN at the second backward only (an injected fault)."""
+    calls = []
+    model.w.register_hook(lambda g: g * float("nan") if calls.append(1) or len(calls) == 2 else g)
+
+
+def test_non_finite_gradients_skip_the_step_and_are_counted():
+    model = _Linear()
+    _nan_grad_on_second_step(model)
+    batches = [torch.tensor([1.0, 1.0])] * 3
+    trainer = SimpleTrainer(model, batches, torch.optim.SGD(model.parameters(), lr=0.5))
+    with EventStorage() as storage:
+        trainer.run_step()
+        assert model.w.tolist() == [-0.5, -0.5]
+        assert "nonfinite_grad_skips" not in storage.histories()
+        trainer.iter = 1
+        trainer.run_step()  # loss finite, gradient NaN: no step
+        assert model.w.tolist() == [-0.5, -0.5]
+        assert storage.history("nonfinite_grad_skips").latest() == 1
+        assert math.isfinite(storage.history("total_loss").latest())
+        trainer.run_step()  # grad = 1 + 2 w = [0, 0]
+        assert model.w.tolist() == [-0.5, -0.5] and trainer.nonfinite_grad_skips == 1
+    assert trainer.state_dict()["nonfinite_grad_skips"] == 1
+    other = SimpleTrainer(_Linear(), [], torch.optim.SGD(model.parameters(), lr=0.5))
+    other.load_state_dict(trainer.state_dict())
+    assert other.nonfinite_grad_skips == 1
+
+
+def test_non_finite_gradients_raise_naming_the_parameters():
+    model = _Linear()
+    _nan_grad_on_second_step(model)
+    trainer = SimpleTrainer(
+        model, [torch.ones(2)] * 2, torch.optim.SGD(model.parameters(), lr=0.5), nonfinite_grads="raise"
+    )
+    with EventStorage(), pytest.raises(FloatingPointError, match="iteration 0 in 1 parameters: w"):
+        trainer.run_step()
+        trainer.run_step()
+    assert model.w.tolist() == [-0.5, -0.5]  # only the finite first step was taken
+    with pytest.raises(ValueError, match="NONFINITE_GRADS = 'ignore' is not one of"):
+        SimpleTrainer(model, [], torch.optim.SGD(model.parameters(), lr=0.5), nonfinite_grads="ignore")
