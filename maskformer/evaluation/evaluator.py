@@ -92,6 +92,11 @@ class DatasetEvaluators(DatasetEvaluator):
     def __len__(self) -> int:
         return len(self._evaluators)
 
+    @property
+    def evaluators(self) -> tuple[DatasetEvaluator, ...]:
+        """The combined evaluators, in order."""
+        return tuple(self._evaluators)
+
 
 @contextmanager
 def inference_context(model: nn.Module):

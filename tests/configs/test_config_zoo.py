@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from zoo_build import flatten
 
 from maskformer.config import get_cfg
 
@@ -28,16 +29,6 @@ MASKFORMER_DELIBERATE = {
     "MODEL.MASK_FORMER.TRAIN_NUM_POINTS": "MaskFormer computes its losses on full masks (0 = no sampling)",
     "MODEL.MASK_FORMER.MASK_LOSS": "MaskFormer's mask loss is the sigmoid focal loss",
 }
-
-
-def _flatten(tree: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, prefix + key + "."))
-        else:
-            flat[prefix + key] = list(value) if isinstance(value, tuple) else value
-    return flat
 
 
 def _official(repo: str) -> list[str]:
@@ -56,7 +47,7 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def _resolve(path: Path) -> dict:
     cfg = get_cfg()
     cfg.merge_from_file(str(path))
-    return _flatten(cfg)
+    return flatten(cfg)
 
 
 CASES = [("mask2former", rel) for rel in _official("mask2former")] + [
@@ -72,7 +63,7 @@ def test_every_official_config_has_a_counterpart():
 
 @pytest.mark.parametrize(("repo", "rel"), CASES, ids=[f"{r}/{p}" for r, p in CASES])
 def test_resolves_to_official(repo: str, rel: str):
-    expected = _flatten(yaml.load((OFFICIAL / repo / "configs" / rel).read_text(), Loader=_LOADER))
+    expected = flatten(yaml.load((OFFICIAL / repo / "configs" / rel).read_text(), Loader=_LOADER))
     got = _resolve(_ours(repo, rel))
     if repo == "maskformer":
         assert not set(MASKFORMER_DELIBERATE) & set(expected)

@@ -1,8 +1,6 @@
 import contextlib
-import importlib.util
 import io
 import json
-import os
 
 import numpy as np
 import pytest
@@ -10,25 +8,17 @@ from layouts import write_ade20k_raw, write_coco, write_coco_stuff_10k_raw
 from panopticapi.evaluation import pq_compute
 from PIL import Image
 from pycocotools.coco import COCO
+from recipe_root import load_prepare_script
 
 from maskformer.data.datasets.coco_instances import load_coco_json
 from maskformer.data.datasets.coco_panoptic import load_coco_panoptic_json
 from maskformer.data.datasets.metadata import load_categories, panoptic_metadata
 from maskformer.data.image_io import read_panoptic_ids
 
-_DATASETS_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "datasets")
-
-
-def _script(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(_DATASETS_DIR, f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def test_ade20k_semantic_label_shift(tmp_path):
     raw = write_ade20k_raw(str(tmp_path), "training", 1) | write_ade20k_raw(str(tmp_path), "validation", 2)
-    assert _script("prepare_ade20k_sem_seg").convert(str(tmp_path)) == 3
+    assert load_prepare_script("prepare_ade20k_sem_seg").convert(str(tmp_path)) == 3
     for image_id, sem in raw.items():
         split = "validation" if "_val_" in image_id else "training"
         out = np.asarray(
@@ -36,12 +26,12 @@ def test_ade20k_semantic_label_shift(tmp_path):
         )
         assert out[0, 0] == 255 and (out[sem > 0] == sem[sem > 0] - 1).all()
     with pytest.raises(FileNotFoundError, match="ADEChallengeData2016"):
-        _script("prepare_ade20k_sem_seg").convert(str(tmp_path / "empty"))
+        load_prepare_script("prepare_ade20k_sem_seg").convert(str(tmp_path / "empty"))
 
 
 def test_ade20k_panoptic_and_instance(tmp_path):
     write_ade20k_raw(str(tmp_path), "validation", 2)
-    panoptic, instance = _script("prepare_ade20k_pan_ins_seg").convert_split(str(tmp_path), "val")
+    panoptic, instance = load_prepare_script("prepare_ade20k_pan_ins_seg").convert_split(str(tmp_path), "val")
     base = tmp_path / "ADEChallengeData2016"
     first = panoptic["annotations"][0]
     # wall (0) and sky (2) stuff, then bed (7) and two persons (12) from the instance map.
@@ -79,7 +69,8 @@ def test_ade20k_panoptic_and_instance(tmp_path):
 
 def test_coco_semantic_from_panoptic(tmp_path):
     paths = write_coco(str(tmp_path))
-    assert _script("prepare_coco_semantic_from_panoptic").convert(str(tmp_path), ("val2017",)) == 2
+    script = load_prepare_script("prepare_coco_semantic_from_panoptic")
+    assert script.convert(str(tmp_path), ("val2017",)) == 2
     sem = np.asarray(Image.open(tmp_path / "coco/panoptic_semseg_val2017/000000000001.png"))
     expected = np.full((24, 32), 255, dtype=np.uint8)
     expected[:8] = 119  # sky-other-merged
@@ -92,7 +83,7 @@ def test_coco_semantic_from_panoptic(tmp_path):
 
 def test_coco_stuff_10k(tmp_path):
     raw = write_coco_stuff_10k_raw(str(tmp_path))
-    assert _script("prepare_coco_stuff_10k_sem_seg").convert(str(tmp_path)) == 2
+    assert load_prepare_script("prepare_coco_stuff_10k_sem_seg").convert(str(tmp_path)) == 2
     base = tmp_path / "coco/coco_stuff_10k"
     out = np.asarray(Image.open(base / "annotations_detectron2/train/COCO_train2014_000000000077.png"))
     assert out[0, 0] == 255 and out[1, 0] == 0 and out[-1, -1] == 147
@@ -104,7 +95,7 @@ def test_ade20k_full(tmp_path):
     from layouts import write_ade20k_full_raw
 
     write_ade20k_full_raw(str(tmp_path))
-    assert _script("prepare_ade20k_full_sem_seg").convert(str(tmp_path)) == 2
+    assert load_prepare_script("prepare_ade20k_full_sem_seg").convert(str(tmp_path)) == 2
     base = tmp_path / "ADE20K_2021_17_01"
     small = np.asarray(Image.open(base / "annotations_detectron2/validation/ADE_val_00000001.tif"))
     assert small.dtype == np.uint16 and small[0, 0] == 65535 and small[0, 1] == 2 and small[-1, -1] == 0

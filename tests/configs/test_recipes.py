@@ -1,0 +1,48 @@
+"""Every complete config of configs/ runs end to end: its own train loader (mapper and augmentations),
+one training step with exactly the official loss keys, all finite, then the evaluation of
+``--eval-only`` (``Trainer.test``) with its own evaluators, giving the tasks its dataset and
+``TEST.*_ON`` flags ask for.
+
+The 93 official files are 77 runnable configs and 16 ``Base-*`` fragments (run through the configs
+built on them); the shapes configs and any other complete config of the tree run too. Each runs on a
+tiny copy of its dataset in the real layout (``fixtures/datasets/recipe_root.py``), with the model
+shrunk but of the same kind (``recipes.shrink``). ``python tests/configs/recipe_table.py`` prints the
+same runs as a table.
+"""
+
+from __future__ import annotations
+
+import pytest
+from recipes import SHRUNK_KEYS, expected_loss_keys, expected_tasks, run_recipe, shrink
+from zoo_build import backbone_class, flatten, is_complete, leaf_configs, load_cfg, rel
+
+LEAVES = leaf_configs()
+OFFICIAL_TREES = ("coco", "ade20k", "cityscapes", "mapillary-vistas", "maskformer")
+
+
+def test_every_leaf_is_a_complete_recipe():
+    official = [p for p in LEAVES if rel(p).split("/")[0] in OFFICIAL_TREES]
+    assert len(official) == 77
+    assert all(is_complete(load_cfg(p)) for p in LEAVES)
+
+
+@pytest.mark.parametrize("path", LEAVES, ids=rel)
+def test_shrink_changes_only_sizes(path, tmp_path):
+    original = load_cfg(path)
+    before, after = flatten(original), flatten(shrink(original, str(tmp_path)))
+    assert {k for k in before if before[k] != after[k]} <= SHRUNK_KEYS
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", LEAVES, ids=rel)
+def test_recipe_trains_and_evaluates(path, tmp_path, builtin_datasets):
+    cfg, run = run_recipe(path, str(tmp_path))
+    model = cfg.MODEL
+    assert backbone_class(model.BACKBONE.NAME).__name__ in run.modules
+    if model.META_ARCHITECTURE == "MaskFormer":
+        decoders = {model.SEM_SEG_HEAD.PIXEL_DECODER_NAME, model.MASK_FORMER.TRANSFORMER_DECODER_NAME}
+        assert decoders <= run.modules
+    assert set(run.losses) == expected_loss_keys(cfg)
+    assert run.finite, run.losses
+    assert set(run.results) == expected_tasks(cfg, cfg.DATASETS.TEST[0])
+    assert run.evaluators
