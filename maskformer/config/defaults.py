@@ -388,6 +388,11 @@ _C.MODEL.MASK_FORMER.FEATURE_RESOLUTION = "round_robin"
 _C.MODEL.MASK_FORMER.LEARNABLE_QUERY_FEATURES = True
 _C.MODEL.MASK_FORMER.CROSS_ATTENTION_FIRST = True
 _C.MODEL.MASK_FORMER.DECODER_DROPOUT = 0.0
+# [project] Mask2Former Table 5: with TRAIN_NUM_POINTS > 0, compute the matching costs and / or the
+# mask losses on sampled points (True, Mask2Former) or on full masks (False, MaskFormer's way:
+# predictions upsampled to the target size). TRAIN_NUM_POINTS 0 means full masks for both.
+_C.MODEL.MASK_FORMER.MATCHING_ON_POINTS = True
+_C.MODEL.MASK_FORMER.LOSS_ON_POINTS = True
 # [project] Matcher: "HungarianMatcher", or "FixedMatcher" (ablation: N = K, query i <-> class i).
 _C.MODEL.MASK_FORMER.MATCHER = "HungarianMatcher"
 # Attention heads of the transformer decoder (and of the MaskFormer transformer encoder).

@@ -82,7 +82,7 @@ class HungarianMatcher(nn.Module):
             "cost_class": mf.CLASS_WEIGHT,
             "cost_mask": mf.MASK_WEIGHT,
             "cost_dice": mf.DICE_WEIGHT,
-            "num_points": mf.TRAIN_NUM_POINTS,
+            "num_points": mf.TRAIN_NUM_POINTS if mf.MATCHING_ON_POINTS else 0,
             "mask_loss": build_mask_loss(mf.MASK_LOSS, cfg),
         }
 

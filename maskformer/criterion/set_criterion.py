@@ -124,7 +124,7 @@ class SetCriterion(nn.Module):
             "matcher": build_matcher(cfg),
             "weight_dict": weight_dict,
             "eos_coef": mf.NO_OBJECT_WEIGHT,
-            "num_points": mf.TRAIN_NUM_POINTS,
+            "num_points": mf.TRAIN_NUM_POINTS if mf.LOSS_ON_POINTS else 0,
             "oversample_ratio": mf.OVERSAMPLE_RATIO,
             "importance_sample_ratio": mf.IMPORTANCE_SAMPLE_RATIO,
             "mask_loss": build_mask_loss(mf.MASK_LOSS, cfg),
