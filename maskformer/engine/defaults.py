@@ -49,6 +49,14 @@ def default_argument_parser(epilog: str | None = None) -> argparse.ArgumentParse
         help="initialization URL for the process group ('auto': a free local port, one machine only)",
     )
     parser.add_argument(
+        "--dist-timeout",
+        type=_positive_minutes,
+        default=10.0,
+        metavar="MINUTES",
+        help="stop the job when a process waits this long for a hung peer (default 10; raise it when "
+        "the main process evaluates for longer while the others wait)",
+    )
+    parser.add_argument(
         "opts",
         default=None,
         nargs=argparse.REMAINDER,
@@ -65,14 +73,6 @@ def default_setup(cfg, args: argparse.Namespace) -> logging.Logger:
         args: the parsed command line (``config_file`` and ``eval_only`` are read if present).
 
     Returns:
-    parser.add_argument(
-        "--dist-timeout",
-        type=_positive_minutes,
-        default=10.0,
-        metavar="MINUTES",
-        help="stop the job when a process waits this long for a hung peer (default 10; raise it when "
-        "the main process evaluates for longer while the others wait)",
-    )
         The configured ``maskformer`` logger.
     """
     output_dir = cfg.OUTPUT_DIR
