@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from predictor_setup import SPEC, register_tiny_shapes, save_tiny_weights, tiny_cfg
 
 from maskformer.data import MetadataCatalog, build_test_loader
 from maskformer.engine import Predictor
 from maskformer.engine.predictor import load_image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "models"))
+from tiny_m2f_shapes import SPEC, register_tiny_shapes, save_tiny_weights, tiny_cfg  # noqa: E402
 
 
 @pytest.fixture(scope="module")
