@@ -26,6 +26,7 @@ import torch
 from fvcore.nn import flop_count_table
 
 from maskformer.config import CfgNode, get_cfg
+from maskformer.data.datasets.builtin import register_datasets
 from maskformer.modeling import build_model
 from maskformer.utils.analysis import InferenceTracingWrapper, parameter_summary, skip_weight_init
 from maskformer.utils.flops import activation_count_analysis, flop_count_analysis
@@ -74,9 +75,8 @@ def iter_inputs(cfg: CfgNode, args: argparse.Namespace) -> Iterator[tuple[torch.
         h, w = args.input_size
         yield torch.zeros(3, h, w, dtype=torch.uint8), {"height": h, "width": w}
         return
-    from maskformer.data import build_test_loader, register_builtin_datasets
+    from maskformer.data import build_test_loader
 
-    register_builtin_datasets()
     if not cfg.DATASETS.TEST:
         raise ValueError(f"{args.config_file}: DATASETS.TEST is empty; pass --input-size H W instead.")
     loader = build_test_loader(cfg, cfg.DATASETS.TEST[0])
@@ -136,6 +136,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the requested tasks; returns their numbers (``parameters``, ``flops``, ``activations``)."""
     args = parse_args(argv)
     cfg = setup_cfg(args)
+    register_datasets(cfg)  # their metadata gives the thing classes, and their images the inputs
     needs_forward = bool({"flop", "activation"} & set(args.tasks))
     if needs_forward:
         model = build_model(cfg).eval()

@@ -6,20 +6,26 @@ The official command line::
     python tools/train_net.py --config-file configs/.../x.yaml [--resume] [--eval-only] \
         [--num-gpus N] [--num-machines M --machine-rank R --dist-url URL] [KEY VALUE ...]
 
-Also runs under ``torchrun --nproc_per_node N tools/train_net.py ...``. On a machine without
-GPUs, ``--num-gpus N`` starts N CPU processes that talk over gloo.
+Also runs under ``torchrun --nproc_per_node N tools/train_net.py ...`` and under SLURM's ``srun``
+(one task per process). On a machine without GPUs, ``--num-gpus N`` starts N CPU processes that
+talk over gloo. Datasets declared in the config (``DATASETS.REGISTER``) are registered in every
+process; the TRAIN and TEST datasets are checked before the first iteration
+(``DATASETS.PREFLIGHT_CHECK``). A new run refuses an OUTPUT_DIR holding another run unless
+``--resume`` continues it or ``--new-run`` starts a timestamped sub-folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import logging
 
 from maskformer.checkpoint import Checkpointer
 from maskformer.config import CfgNode, get_cfg
-import datetime
-from maskformer.data import register_builtin_datasets
+from maskformer.data.datasets.builtin import register_datasets
+from maskformer.data.preflight import check_datasets
 from maskformer.engine import Trainer, default_argument_parser, default_setup, launch
+from maskformer.engine.defaults import resolve_output_dir
 from maskformer.engine.visualize import save_prediction_visualizations
 from maskformer.evaluation import verify_results
 from maskformer.utils import comm
@@ -35,15 +41,18 @@ def load_config(args: argparse.Namespace) -> CfgNode:
 
 
 def setup(args: argparse.Namespace) -> CfgNode:
-    """Loads the config, then sets up the output dir, logging and seeds of this process."""
-    cfg = load_config(args)
+    """Loads the config, checks the run folder, then sets up logging and seeds of this process."""
+    cfg = resolve_output_dir(load_config(args), args)
     default_setup(cfg, args)
     return cfg
 
 
 def main(args: argparse.Namespace) -> dict:
     cfg = setup(args)
-    register_builtin_datasets()
+    # Built-in splits and DATASETS.REGISTER entries, in every process (spawned ones run main too).
+    register_datasets(cfg)
+    names = [] if args.eval_only else list(cfg.DATASETS.TRAIN)
+    check_datasets(cfg, names + list(cfg.DATASETS.TEST))
     if args.eval_only:
         model = Trainer.build_model(cfg)
         Checkpointer(model, save_dir=cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
@@ -71,7 +80,7 @@ if __name__ == "__main__":
         machine_rank=args.machine_rank,
         dist_url=args.dist_url,
         args=(args,),
+        timeout=datetime.timedelta(minutes=args.dist_timeout),
         # CPU models talk over gloo even on a machine that has GPUs.
         backend="gloo" if load_config(args).MODEL.DEVICE == "cpu" else None,
     )
-        timeout=datetime.timedelta(minutes=args.dist_timeout),

@@ -4,7 +4,9 @@
         --output-dir vis/ --num-images 16 [KEY VALUE ...]
 
 ``--source annotation`` maps the first ``DATASETS.TRAIN`` split without augmentation (what is on
-disk); ``--source dataloader`` draws what the model sees (augmented, padded). One PNG per image.
+disk); ``--source dataloader`` draws what the model sees (augmented, padded). One PNG per image:
+the image on the left, its targets on the right, drawn as the demo draws predictions (stuff in its
+class colour, each thing in its own shade, labels, >= 512 px).
 """
 
 from __future__ import annotations
@@ -18,25 +20,18 @@ import numpy as np
 
 from maskformer.config import get_cfg
 from maskformer.data import (
+    ClassInfo,
     MetadataCatalog,
     build_mapper,
     build_train_loader,
     get_dataset_dicts,
-    register_builtin_datasets,
 )
-from maskformer.utils.visualizer import draw_panoptic_seg
+from maskformer.data.datasets.builtin import register_datasets
+from maskformer.utils.visualizer import draw_panoptic_seg, side_by_side
 
 
-def class_names(dataset_name: str) -> list[str]:
-    """Names indexed by the contiguous ids the mappers produce."""
-    meta = MetadataCatalog.get(dataset_name)
-    if meta.get("evaluator_type") in ("coco", "cityscapes_instance"):
-        return list(meta.thing_classes)
-    return list(meta.get("stuff_classes") or meta.thing_classes)
-
-
-def draw_targets(sample: dict, names: list[str], image_format: str) -> np.ndarray:
-    """``[H, W, 3]`` RGB image of a mapped sample with its target masks and class names."""
+def draw_targets(sample: dict, classes: ClassInfo, image_format: str) -> np.ndarray:
+    """``image | targets`` (RGB) of a mapped sample: its target masks with class names."""
     image = sample["image"].permute(1, 2, 0).numpy()
     image = np.ascontiguousarray(image[:, :, ::-1] if image_format == "BGR" else image)
     instances = sample["instances"]
@@ -44,8 +39,9 @@ def draw_targets(sample: dict, names: list[str], image_format: str) -> np.ndarra
     segments = []
     for index, (mask, category) in enumerate(zip(instances.gt_masks.numpy(), instances.gt_classes.tolist())):
         segment_map[mask] = index + 1
-        segments.append({"id": index + 1, "category_id": category, "isthing": True})
-    return draw_panoptic_seg(image, segment_map, segments, names)
+        segments.append({"id": index + 1, "category_id": category, "isthing": classes.isthing(category)})
+    drawing = draw_panoptic_seg(image, segment_map, segments, classes.names, classes.colors)
+    return side_by_side(image, drawing)
 
 
 def samples(cfg, source: str, count: int):
@@ -70,11 +66,11 @@ def main(argv: list[str] | None = None) -> None:
     cfg = get_cfg()
     cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(args.opts)
-    register_builtin_datasets(args.root)
-    names = class_names(cfg.DATASETS.TRAIN[0])
+    register_datasets(cfg, args.root)
+    classes = ClassInfo.from_metadata(MetadataCatalog.get(cfg.DATASETS.TRAIN[0]))
     os.makedirs(args.output_dir, exist_ok=True)
     for index, sample in enumerate(samples(cfg, args.source, args.num_images)):
-        drawing = draw_targets(sample, names, cfg.INPUT.FORMAT)
+        drawing = draw_targets(sample, classes, cfg.INPUT.FORMAT)
         stem = os.path.splitext(os.path.basename(sample["file_name"]))[0]
         cv2.imwrite(os.path.join(args.output_dir, f"{index:04d}_{stem}.png"), drawing[:, :, ::-1])
     print(f"wrote {args.num_images} images to {args.output_dir}")

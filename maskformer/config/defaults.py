@@ -498,6 +498,15 @@ _C.DATASETS.PROPOSAL_FILES_TRAIN = []
 _C.DATASETS.PRECOMPUTED_PROPOSAL_TOPK_TRAIN = 2000
 _C.DATASETS.PROPOSAL_FILES_TEST = []
 _C.DATASETS.PRECOMPUTED_PROPOSAL_TOPK_TEST = 1000
+# [project] Datasets declared in the config and registered by every tool: a list of mappings with
+# name, format (coco_panoptic / coco_instance / sem_seg), paths and categories (see
+# maskformer/data/datasets/from_config.py and "Your own data" in datasets/README.md).
+_C.DATASETS.REGISTER = []
+# [project] Check the TRAIN and TEST datasets before the first iteration (files exist, class ids,
+# NUM_CLASSES, panoptic ids) and refuse to start on a problem.
+_C.DATASETS.PREFLIGHT_CHECK = True
+# [project] Records whose image and label files the pre-flight check reads (evenly spaced).
+_C.DATASETS.PREFLIGHT_NUM_IMAGES = 16
 
 # -----------------------------------------------------------------------------
 # DATALOADER
@@ -546,6 +555,9 @@ _C.SOLVER.WARMUP_METHOD = "linear"
 _C.SOLVER.RESCALE_INTERVAL = False
 # Save a checkpoint every this many iterations.
 _C.SOLVER.CHECKPOINT_PERIOD = 5000
+# [project] A step whose gradients hold NaN / Inf: "skip" (no optimizer step; counted in the
+# nonfinite_grad_skips metric) or "raise" (stop, naming the parameters).
+_C.SOLVER.NONFINITE_GRADS = "skip"
 # Images per iteration over all processes.
 _C.SOLVER.IMS_PER_BATCH = 16
 # World size the config was written for (0: no automatic rescaling). On another world size the
@@ -555,9 +567,6 @@ _C.SOLVER.REFERENCE_WORLD_SIZE = 0
 # Learning rate factor and weight decay of biases (None: WEIGHT_DECAY).
 _C.SOLVER.BIAS_LR_FACTOR = 1.0
 _C.SOLVER.WEIGHT_DECAY_BIAS = None
-# [project] A step whose gradients hold NaN / Inf: "skip" (no optimizer step; counted in the
-# nonfinite_grad_skips metric) or "raise" (stop, naming the parameters).
-_C.SOLVER.NONFINITE_GRADS = "skip"
 _C.SOLVER.CLIP_GRADIENTS = CN()
 # Gradient clipping.
 _C.SOLVER.CLIP_GRADIENTS.ENABLED = False
@@ -623,6 +632,9 @@ _C.CUDNN_BENCHMARK = False
 _C.FLOAT32_PRECISION = ""
 # Visualise training batches every this many iterations (0: never).
 _C.VIS_PERIOD = 0
+# [project] Write metrics (console, metrics.json, TensorBoard) every this many iterations; the
+# first console line comes after a few iterations.
+_C.LOG_PERIOD = 20
 # Detectron2's scratch value for quick hacks (no effect here).
 _C.GLOBAL = CN()
 _C.GLOBAL.HACK = 1.0

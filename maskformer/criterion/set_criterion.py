@@ -213,6 +213,7 @@ class SetCriterion(nn.Module):
             ``{"loss_ce", "loss_mask", "loss_dice", "loss_ce_0", ...}``, each multiplied by its
             weight.
         """
+        self._check_labels(targets)
         num_masks = self.num_target_masks(targets, outputs["pred_logits"].device)
         layers = [("", outputs)] + [(f"_{i}", aux) for i, aux in enumerate(outputs.get("aux_outputs", []))]
         loss_fns = {"labels": self.loss_labels, "masks": self.loss_masks}
@@ -231,6 +232,25 @@ class SetCriterion(nn.Module):
                     if key + suffix in self.weight_dict:
                         result[key + suffix] = value * self.weight_dict[key + suffix]
         return result
+
+    def _check_labels(self, targets: list[dict[str, torch.Tensor]]) -> None:
+        """Class ids outside ``[0, num_classes)`` would index out of range (a device assert on GPU).
+
+        Raises:
+            ValueError: naming the ids and MODEL.SEM_SEG_HEAD.NUM_CLASSES.
+        """
+        labels = [t["labels"].reshape(-1) for t in targets if t["labels"].numel()]
+        if not labels:
+            return
+        ids = torch.cat([x.to("cpu") for x in labels])
+        bad = ids[(ids < 0) | (ids >= self.num_classes)]
+        if bad.numel():
+            raise ValueError(
+                f"Target class ids {sorted(set(bad.tolist()))[:10]} are outside [0, {self.num_classes}): "
+                f"MODEL.SEM_SEG_HEAD.NUM_CLASSES is {self.num_classes}, smaller than the dataset's class "
+                "count. Set it to the number of classes of the training set (python -m "
+                "maskformer.data.validation --config-file ... checks it)."
+            )
 
     def extra_repr(self) -> str:
         return (

@@ -37,10 +37,22 @@ class _DatasetCatalog:
         self._loaders[name] = func
 
     def get(self, name: str) -> list[dict]:
-        """Calls the loader of ``name`` and returns its dataset dicts."""
+        """Calls the loader of ``name`` and returns its dataset dicts.
+
+        Raises:
+            FileNotFoundError: a file of the dataset is missing; the message names the dataset and,
+                when its metadata has ``missing_files_hint``, where files are looked for and the
+                datasets/README.md section that prepares them.
+        """
         if name not in self._loaders:
             raise _unknown_name_error("Dataset", name, sorted(self._loaders))
-        return self._loaders[name]()
+        try:
+            return self._loaders[name]()
+        except FileNotFoundError as e:
+            hint = MetadataCatalog.get(name).get("missing_files_hint")
+            if hint is None or str(e).startswith(f"Dataset '{name}'"):
+                raise
+            raise FileNotFoundError(f"Dataset '{name}': {e} {hint}") from e
 
     def list(self) -> list[str]:
         return sorted(self._loaders)

@@ -20,7 +20,7 @@ from maskformer.data.datasets.coco_instance_checks import check_instance_json
 from maskformer.data.datasets.coco_panoptic_checks import check_panoptic_json
 from maskformer.data.image_io import read_image, read_label_map, read_panoptic_ids
 
-__all__ = ["Problem", "validate_dataset"]
+__all__ = ["Problem", "check_num_classes", "validate_dataset"]
 
 logger = logging.getLogger(__name__)
 
@@ -84,17 +84,31 @@ def _check_metadata(name: str, meta: dict, cfg) -> list[Problem]:
                 "register instances_json.",
             )
         )
-    classes = meta.get("stuff_classes") or meta.get("thing_classes")
-    num_classes = cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
-    if classes is not None and len(classes) != num_classes and evaluator != "coco":
-        problems.append(
-            Problem(
-                "MODEL.SEM_SEG_HEAD.NUM_CLASSES",
-                f"is {num_classes} but dataset '{name}' has {len(classes)} classes.",
-                f"set MODEL.SEM_SEG_HEAD.NUM_CLASSES {len(classes)}.",
-            )
-        )
     return problems
+
+
+def check_num_classes(cfg, name: str) -> list[Problem]:
+    """MODEL.SEM_SEG_HEAD.NUM_CLASSES against the class count of ``name`` for its task.
+
+    Instance datasets (evaluator ``coco`` / ``cityscapes_instance``) count their thing classes;
+    panoptic and semantic datasets count all classes (``stuff_classes``). Call it after the
+    dataset was loaded once: a COCO instance JSON fills its classes on loading.
+    """
+    meta = MetadataCatalog.get(name)
+    if meta.get("evaluator_type") in ("coco", "cityscapes_instance"):
+        classes, kind = meta.get("thing_classes"), "thing classes (an instance task)"
+    else:
+        classes, kind = meta.get("stuff_classes") or meta.get("thing_classes"), "classes"
+    num_classes = cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
+    if classes is None or len(classes) == num_classes:
+        return []
+    return [
+        Problem(
+            "MODEL.SEM_SEG_HEAD.NUM_CLASSES",
+            f"is {num_classes} but dataset '{name}' has {len(classes)} {kind}.",
+            f"set MODEL.SEM_SEG_HEAD.NUM_CLASSES {len(classes)} in the config (or on the command line).",
+        )
+    ]
 
 
 def _check_image(record: dict) -> tuple[list[Problem], tuple[int, int] | None]:
@@ -229,6 +243,7 @@ def validate_dataset(cfg, dataset_name: str, max_images: int | None = None) -> l
     problems += content + _check_unique_ids(dicts, dataset_name)
     if not dicts:
         problems.append(Problem(f"DatasetCatalog['{dataset_name}']", "is empty.", "check the dataset root."))
+    problems += check_num_classes(cfg, dataset_name)
     num_classes, ignore = cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES, meta.get("ignore_label", 255)
     for record in dicts[:max_images]:
         problems += _check_record(record, num_classes, ignore)
@@ -238,7 +253,7 @@ def validate_dataset(cfg, dataset_name: str, max_images: int | None = None) -> l
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry: prints every problem; exit status 1 when there is any."""
     from maskformer.config import get_cfg
-    from maskformer.data.datasets import register_builtin_datasets
+    from maskformer.data.datasets.builtin import register_datasets
 
     parser = argparse.ArgumentParser(description="Check a registered dataset against a config.")
     parser.add_argument("--config-file", default="")
@@ -251,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.config_file:
         cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(args.opts)
-    register_builtin_datasets(args.root)
+    register_datasets(cfg, args.root)
     problems = validate_dataset(cfg, args.dataset, args.max_images)
     for problem in problems:
         print(problem)

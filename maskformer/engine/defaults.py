@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import logging
 import os
+import time
 
 import torch
 from torch import nn
@@ -13,7 +15,16 @@ from maskformer.utils import comm
 from maskformer.utils.env import collect_env_info, seed_all_rng
 from maskformer.utils.logger import setup_logger
 
-__all__ = ["create_ddp_model", "default_argument_parser", "default_setup"]
+from .cluster import slurm_job, threads_report
+
+__all__ = [
+    "RunFolderError",
+    "create_ddp_model",
+    "default_argument_parser",
+    "default_setup",
+    "previous_run_files",
+    "resolve_output_dir",
+]
 
 
 def default_argument_parser(epilog: str | None = None) -> argparse.ArgumentParser:
@@ -40,6 +51,12 @@ def default_argument_parser(epilog: str | None = None) -> argparse.ArgumentParse
         "iteration, RNG); otherwise start from MODEL.WEIGHTS",
     )
     parser.add_argument("--eval-only", action="store_true", help="perform evaluation only")
+    parser.add_argument(
+        "--new-run",
+        action="store_true",
+        help="when OUTPUT_DIR holds another run, train into a new timestamped OUTPUT_DIR/run_<time> "
+        "instead of refusing to start",
+    )
     parser.add_argument("--num-gpus", type=int, default=1, help="number of processes per machine")
     parser.add_argument("--num-machines", type=int, default=1, help="total number of machines")
     parser.add_argument("--machine-rank", type=int, default=0, help="the rank of this machine")
@@ -65,6 +82,62 @@ def default_argument_parser(epilog: str | None = None) -> argparse.ArgumentParse
     return parser
 
 
+class RunFolderError(RuntimeError):
+    """A new training run would write into the folder of another run."""
+
+
+_RUN_FILE_PATTERNS = ("last_checkpoint", "model_*.pth", "metrics.json", "events.out.tfevents.*")
+
+
+def previous_run_files(output_dir: str) -> list[str]:
+    """Files of an earlier training run in ``output_dir`` (checkpoints, metrics, TensorBoard events)."""
+    found = []
+    for pattern in _RUN_FILE_PATTERNS:
+        found += sorted(glob.glob(os.path.join(glob.escape(output_dir), pattern)))
+    return [os.path.basename(path) for path in found]
+
+
+def resolve_output_dir(cfg, args: argparse.Namespace):
+    """The config of this run, refusing to mix it with another run's files in OUTPUT_DIR.
+
+    A training run may start in OUTPUT_DIR when the folder holds no earlier run's checkpoints,
+    metrics.json or TensorBoard events, or when ``--resume`` continues the run whose
+    ``last_checkpoint`` is there. Otherwise ``--new-run`` trains into ``OUTPUT_DIR/run_<time>``
+    (one timestamp, chosen by the main process, for all processes), and without it the run
+    refuses to start. ``--eval-only`` writes no checkpoints or metrics and is always allowed.
+
+    Returns:
+        ``cfg`` itself, or a frozen copy whose OUTPUT_DIR is the new sub-run folder.
+
+    Raises:
+        RunFolderError: naming the folder, the files found and the three ways forward.
+    """
+    output_dir = cfg.OUTPUT_DIR
+    if getattr(args, "eval_only", False) or not output_dir:
+        return cfg
+    resumable = getattr(args, "resume", False) and os.path.isfile(os.path.join(output_dir, "last_checkpoint"))
+    # The main process decides for all (machines need not share a file system).
+    found = comm.broadcast_object([] if resumable else previous_run_files(output_dir))
+    if not found:
+        return cfg
+    if not getattr(args, "new_run", False):
+        raise RunFolderError(
+            f"OUTPUT_DIR '{output_dir}' holds another run ({', '.join(found[:6])}); starting a new "
+            "run there would mix their checkpoints, metrics.json and TensorBoard events. Pass --resume "
+            "to continue that run (it needs its last_checkpoint), --new-run to train into a new "
+            f"timestamped folder under it, or set OUTPUT_DIR to an empty folder."
+        )
+    stamp = comm.broadcast_object(time.strftime("%Y%m%d-%H%M%S"))
+    cfg = cfg.clone()
+    cfg.defrost()
+    cfg.OUTPUT_DIR = os.path.join(output_dir, f"run_{stamp}")
+    cfg.freeze()
+    logging.getLogger("maskformer").info(
+        "OUTPUT_DIR '%s' holds another run: this run writes to '%s' (--new-run).", output_dir, cfg.OUTPUT_DIR
+    )
+    return cfg
+
+
 def default_setup(cfg, args: argparse.Namespace) -> logging.Logger:
     """Output directory, per-rank logging, config dump, seeding, environment report, cuDNN.
 
@@ -83,6 +156,13 @@ def default_setup(cfg, args: argparse.Namespace) -> logging.Logger:
     logger = setup_logger(output_dir or None, distributed_rank=rank, name="maskformer")
     logger.info(f"Rank of current process: {rank}. World size: {comm.get_world_size()}")
     logger.info("Environment info:\n" + collect_env_info())
+    logger.info(threads_report())
+    job = slurm_job()
+    if job is not None:
+        logger.info(
+            f"SLURM task {job.rank} of {job.world_size} (node {job.node_rank} of {job.num_nodes}, "
+            f"local rank {job.local_rank}); default rendezvous {job.dist_url}"
+        )
     logger.info(f"Command line arguments: {args}")
     config_file = getattr(args, "config_file", "")
     if config_file:

@@ -168,7 +168,10 @@ class EvalHook(HookBase):
         self._func = eval_function
 
     def _do_eval(self) -> None:
+        start = time.perf_counter()
         results = self._func()
+        # Its duration, for the ETA of the evaluations still to come.
+        self.trainer.storage.put_scalar("eval_time", time.perf_counter() - start, smoothing_hint=False)
         if results:
             if not isinstance(results, Mapping):
                 raise TypeError(f"The eval function must return a dict, got {type(results).__name__}.")
@@ -193,16 +196,24 @@ class PeriodicWriter(HookBase):
 
     Args:
         writers: EventWriters (console, JSON, TensorBoard).
-        period: in iterations.
+        period: in iterations (LOG_PERIOD).
+        first_write_after: also write once after this many iterations of this run, so that the
+            first line (losses, ETA) comes early (None: only every ``period``).
     """
 
-    def __init__(self, writers: list[EventWriter], period: int = 20) -> None:
+    def __init__(
+        self, writers: list[EventWriter], period: int = 20, first_write_after: int | None = None
+    ) -> None:
+        if period <= 0:
+            raise ValueError(f"LOG_PERIOD must be > 0, got {period}.")
         self._writers = writers
         self._period = period
+        self._first = first_write_after
 
     def after_step(self) -> None:
         iteration = self.trainer.iter
-        if (iteration + 1) % self._period == 0 or iteration == self.trainer.max_iter - 1:
+        first = self._first is not None and iteration - self.trainer.start_iter + 1 == self._first
+        if first or (iteration + 1) % self._period == 0 or iteration == self.trainer.max_iter - 1:
             for writer in self._writers:
                 writer.write()
 

@@ -5,6 +5,10 @@ process group and calls ``main(*args)``. Without CUDA, N means N CPU processes (
 script was started by ``torchrun`` (``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK`` set), the process
 group is initialised from the environment and ``main`` runs directly in this process.
 ``backend="gloo"`` runs CPU processes on a machine with GPUs (e.g. ``MODEL.DEVICE cpu``).
+Under ``srun`` with several tasks, each task is one process whose rank, world size and rendezvous
+come from the SLURM variables (see ``cluster.py``); with one task per node and ``--num-gpus N``,
+each task starts N processes and the node is the machine. Every process of a multi-process run
+gets ``cores // processes per machine`` intra-op threads unless ``OMP_NUM_THREADS`` is set.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import torch.multiprocessing as mp
 
 from maskformer.utils import comm
 
+from .cluster import SlurmJob, configure_cpu_threads, slurm_job
 from .process_watch import exit_with_parent, explain_timeout
 
 __all__ = ["DEFAULT_TIMEOUT", "launch", "resolve_backend"]
@@ -109,6 +114,7 @@ def _worker(
 ) -> None:
     exit_with_parent(launcher_pid)  # no orphan keeps running if the launcher is killed
     rank = machine_rank * num_gpus_per_machine + local_rank
+    configure_cpu_threads(num_gpus_per_machine)
     _join_group(dist_url, world_size, rank, local_rank, num_gpus_per_machine, timeout, backend)
     _run_then_leave_group(main_func, args, timeout)
 
@@ -120,8 +126,35 @@ def _run_under_torchrun(
     local_size = int(os.environ.get("LOCAL_WORLD_SIZE", world_size))
     rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
     backend = resolve_backend(backend, local_size)
+    configure_cpu_threads(local_size)
     _join_group("env://", world_size, rank, local_rank, local_size, timeout, backend)
     _run_then_leave_group(main_func, args, timeout)
+
+
+def _run_as_slurm_task(
+    main_func: Callable[..., Any],
+    args: tuple,
+    job: SlurmJob,
+    dist_url: str | None,
+    timeout: datetime.timedelta,
+    backend: str | None,
+) -> None:
+    """One process per SLURM task: rank, world and rendezvous come from the job's variables."""
+    url = job.dist_url if dist_url in (None, "auto", "env://") else dist_url
+    backend = resolve_backend(backend, job.local_size)
+    configure_cpu_threads(job.local_size)
+    _join_group(url, job.world_size, job.rank, job.local_rank, job.local_size, timeout, backend)
+    _run_then_leave_group(main_func, args, timeout)
+
+
+def _check_env_url(dist_url: str | None) -> None:
+    if dist_url == "env://":
+        missing = [k for k in ("MASTER_ADDR", "MASTER_PORT") if k not in os.environ]
+        if missing:
+            raise ValueError(
+                f"--dist-url env:// reads the rendezvous from the environment, but {missing} are not set: "
+                "export MASTER_ADDR=<host of machine rank 0> MASTER_PORT=<free port>, or use torchrun."
+            )
 
 
 def _run_then_leave_group(main_func: Callable[..., Any], args: tuple, timeout: datetime.timedelta) -> None:
@@ -176,6 +209,15 @@ def launch(
     if _started_by_torchrun():
         _run_under_torchrun(main_func, args, timeout, backend)
         return
+    job = slurm_job()
+    if job is not None and (job.local_size > 1 or num_gpus_per_machine == 1):
+        _run_as_slurm_task(main_func, args, job, dist_url, timeout, backend)
+        return
+    if job is not None:
+        # One SLURM task per node, each starting num_gpus_per_machine processes.
+        num_machines, machine_rank = job.num_nodes, job.node_rank
+        dist_url = job.dist_url if dist_url in (None, "auto", "env://") else dist_url
+    _check_env_url(dist_url)
     world_size = num_machines * num_gpus_per_machine
     backend = resolve_backend(backend, num_gpus_per_machine)
     if world_size <= 1:

@@ -193,6 +193,6 @@ class COCOInstanceEvaluator(DatasetEvaluator):
         output = OrderedDict()
         for task in self._tasks:
             output[task] = evaluate_coco_results(coco_gt, results, task)
-            print_results_table(task, output[task], max_rows=len(_METRICS))
+            print_results_table(task, output[task])
         save_results_json(output, self._output_dir, "instance_evaluation.json")
         return output

@@ -236,7 +236,7 @@ class COCOPanopticEvaluator(DatasetEvaluator):
         if self._output_dir:
             self._write_predictions(predictions)
         results = OrderedDict(panoptic_seg=self._metrics(stats))
-        print_results_table("panoptic_seg", results["panoptic_seg"], max_rows=9)
+        print_results_table("panoptic_seg", results["panoptic_seg"])
         save_results_json(results, self._output_dir, "panoptic_evaluation.json")
         return results
 

@@ -8,8 +8,9 @@ from maskformer.data.validation import main
 
 
 def test_shapes_splits_are_valid(data_cfg):
-    data_cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES = 8
-    for view in ("panoptic", "instance", "sem_seg"):
+    # Instance tasks count the thing classes (4), panoptic and semantic ones all classes (8).
+    for view, num_classes in (("panoptic", 8), ("instance", 4), ("sem_seg", 8)):
+        data_cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES = num_classes
         assert validate_dataset(data_cfg, f"{TINY_PREFIX}_val_{view}") == []
 
 

@@ -38,6 +38,7 @@ def test_parser_has_exactly_the_official_flags():
         "--machine-rank",
         "--dist-timeout",
         "--dist-url",
+        "--new-run",
     }
 
 

@@ -49,6 +49,7 @@ def test_json_writer_one_line_per_new_iteration(tmp_path):
 
 
 def test_console_printer_reports_training_state(caplog):
+    caplog.set_level(logging.INFO, logger="maskformer.utils.events")
     printer = CommonMetricPrinter(max_iter=100)
     printer.logger.addHandler(caplog.handler)
     try:

@@ -1,6 +1,6 @@
 """Dataset loaders (real formats), registration helpers, the built-in splits and the shapes dataset."""
 
-from .builtin import datasets_root, register_builtin_datasets
+from .builtin import datasets_root, register_builtin_datasets, register_datasets
 from .coco_instances import load_coco_json, register_coco_instances
 from .coco_panoptic import load_coco_panoptic_json, register_coco_panoptic
 from .metadata import instance_metadata, load_categories, panoptic_metadata, semantic_metadata
@@ -20,6 +20,7 @@ __all__ = [
     "load_sem_seg",
     "panoptic_metadata",
     "register_builtin_datasets",
+    "register_datasets",
     "register_coco_instances",
     "register_coco_panoptic",
     "register_sem_seg",

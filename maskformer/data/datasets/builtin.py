@@ -18,6 +18,7 @@ from maskformer.data.datasets.cityscapes import (
 )
 from maskformer.data.datasets.coco_instances import register_coco_instances
 from maskformer.data.datasets.coco_panoptic import register_coco_panoptic
+from maskformer.data.datasets.from_config import missing_files_hint, register_datasets_from_config
 from maskformer.data.datasets.metadata import (
     instance_metadata,
     load_categories,
@@ -27,7 +28,7 @@ from maskformer.data.datasets.metadata import (
 from maskformer.data.datasets.register_shapes import register_shapes
 from maskformer.data.datasets.sem_seg import register_sem_seg
 
-__all__ = ["datasets_root", "register_builtin_datasets", "root_argument_parser"]
+__all__ = ["datasets_root", "register_builtin_datasets", "register_datasets", "root_argument_parser"]
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +134,9 @@ def _register_cityscapes(root: str) -> None:
     categories = load_categories("cityscapes")
     things = load_categories("cityscapes_instance")
     base = os.path.join(root, "cityscapes")
-    pan_meta = panoptic_metadata(categories)
+    # thing_classes lists all 19 classes, as Detectron2's registration does: the panoptic model's
+    # instances carry 19-class train ids, which the Cityscapes instance evaluator names by this list.
+    pan_meta = panoptic_metadata(categories, all_thing_classes=True)
     pan_meta["thing_dataset_id_to_contiguous_id"] = {
         c["id"]: c["trainId"] for c in categories if c["isthing"]
     }
@@ -198,6 +201,25 @@ def _register_mapillary(root: str) -> None:
         )
 
 
+# datasets/README.md section per split-name fragment; the first match wins.
+_README_SECTIONS = (
+    ("stuff_10k", "COCO-Stuff-10K"),
+    ("coco", "COCO"),
+    ("ade20k_full", "ADE20K-Full (847 classes)"),
+    ("ade20k", "ADE20K (SceneParsing, 150 classes)"),
+    ("cityscapes", "Cityscapes"),
+    ("mapillary", "Mapillary Vistas (v1.2, 65 classes)"),
+    ("shapes", 'Built-in synthetic "shapes" (no download)'),
+)
+
+
+def _set_missing_files_hints(names: set[str], root: str) -> None:
+    """Gives each split's metadata the hint its missing-file errors carry (see DatasetCatalog.get)."""
+    for name in names:
+        section = next(s for fragment, s in _README_SECTIONS if fragment in name)
+        MetadataCatalog.get(name).set(missing_files_hint=missing_files_hint(root, section))
+
+
 def register_builtin_datasets(root: str | None = None) -> list[str]:
     """Registers every built-in split under the datasets root; calling it again is a no-op.
 
@@ -211,5 +233,19 @@ def register_builtin_datasets(root: str | None = None) -> list[str]:
             register(root)
     register_shapes(root)
     names = sorted(set(DatasetCatalog.list()) - before)
+    _set_missing_files_hints(set(names), root)
     logger.info("Registered %d built-in datasets under '%s'.", len(names), root)
     return names
+
+
+def register_datasets(cfg, root: str | None = None) -> list[str]:
+    """What every tool calls: the built-in splits, then the config's ``DATASETS.REGISTER`` entries.
+
+    Args:
+        cfg: the config.
+        root: datasets root (default: :func:`datasets_root`).
+
+    Returns:
+        the names registered by this call.
+    """
+    return register_builtin_datasets(root) + register_datasets_from_config(cfg, root)
