@@ -25,4 +25,6 @@ def test_visualize_data_writes_one_png_per_image(shapes_root, tmp_path):
         )
         files = sorted(os.listdir(out))
         assert len(files) == 3
-        assert np.asarray(Image.open(out / files[0])).shape == (64, 64, 3)
+        picture = np.asarray(Image.open(out / files[0]))
+        assert picture.shape == (512, 512 + 6 + 512, 3)  # image | targets, upscaled from 64 px
+        assert not np.array_equal(picture[:, :512], picture[:, 518:])  # the targets are drawn
