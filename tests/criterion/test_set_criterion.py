@@ -222,3 +222,12 @@ def test_cuda_fp16_autocast_matches_fp32():
     for key, value in expected.items():
         assert got[key].dtype == torch.float32
         torch.testing.assert_close(got[key], value, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("label", [2, 7, -1])
+def test_out_of_range_targets_name_num_classes(label):
+    outputs, targets = _handmade()  # K = 2: valid ids are 0 and 1
+    targets[0]["labels"] = torch.tensor([label])
+    message = rf"\[{label}\] are outside \[0, 2\).*MODEL.SEM_SEG_HEAD.NUM_CLASSES is 2"
+    with pytest.raises(ValueError, match=message):
+        _criterion()(outputs, targets)

@@ -81,3 +81,56 @@ def test_tensorboard_writer(tmp_path):
         writer.write()
     writer.close()
     assert any(p.name.startswith("events.out.tfevents") for p in tmp_path.iterdir())
+
+
+def _console_line(caplog, printer: CommonMetricPrinter, fill) -> str:
+    caplog.set_level(logging.INFO, logger="maskformer.utils.events")
+    printer.logger.addHandler(caplog.handler)
+    try:
+        with EventStorage(start_iter=0) as storage:
+            fill(storage)
+            printer.write()
+    finally:
+        printer.logger.removeHandler(caplog.handler)
+    return caplog.records[-1].getMessage()
+
+
+def test_eta_is_a_trimmed_mean_plus_the_remaining_evaluations(caplog):
+    def fill(storage):
+        for seconds in [1.0] * 18 + [100.0, 0.0]:  # one checkpoint save, one cache hit: trimmed
+            storage.put_scalars(time=seconds, total_loss=1.0)
+            storage.step()
+        storage.iter = 19
+
+    # 80 iterations left at 1 s; evaluations after iterations 50 and 100 (the final one).
+    line = _console_line(caplog, CommonMetricPrinter(100, ims_per_batch=4, eval_period=50), fill)
+    assert "eta: 0:01:20 + 2 evaluations" in line
+    assert "images/s: 4 " in line
+
+    def fill_with_eval(storage):
+        fill(storage)
+        storage.put_scalar("eval_time", 30.0, smoothing_hint=False)
+
+    line = _console_line(caplog, CommonMetricPrinter(100, eval_period=50), fill_with_eval)
+    assert "eta: 0:02:20 " in line  # 80 s + 2 x 30 s
+
+
+def test_console_line_sums_auxiliary_losses(caplog):
+    def fill(storage):
+        storage.put_scalars(total_loss=6.0, loss_ce=1.0, loss_ce_0=2.0, loss_mask_0=0.5, loss_ce_1=1.5)
+
+    line = _console_line(caplog, CommonMetricPrinter(10), fill)
+    assert "total_loss: 6  loss_ce: 1  loss_aux: 4 (3 terms)" in line
+    assert "loss_ce_0" not in line
+
+
+def test_resumed_writers_replace_the_interrupted_tail(tmp_path):
+    path = tmp_path / "metrics.json"
+    path.write_text("".join(json.dumps({"iteration": i, "a": 0.0}) + "\n" for i in range(6)))
+    writer = JSONWriter(str(path))
+    with EventStorage(start_iter=4) as storage:  # resumed from the checkpoint of iteration 3
+        storage.put_scalar("a", 1.0)
+        writer.write()
+    writer.close()
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(m["iteration"], m["a"]) for m in lines] == [(0, 0.0), (1, 0.0), (2, 0.0), (3, 0.0), (4, 1.0)]
