@@ -27,7 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from maskformer.config import CfgNode, get_cfg
-from maskformer.data import register_builtin_datasets
+from maskformer.data.datasets.builtin import register_datasets
 from maskformer.data.image_io import read_image
 from maskformer.engine import Predictor
 from maskformer.engine.visualize import TASKS, visualize_prediction
@@ -63,7 +63,7 @@ def setup_cfg(args: argparse.Namespace) -> CfgNode:
     cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(args.opts)
     cfg.freeze()
-    register_builtin_datasets()
+    register_datasets(cfg)  # built-in splits and DATASETS.REGISTER entries
     return cfg
 
 

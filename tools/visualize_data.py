@@ -25,8 +25,8 @@ from maskformer.data import (
     build_mapper,
     build_train_loader,
     get_dataset_dicts,
-    register_builtin_datasets,
 )
+from maskformer.data.datasets.builtin import register_datasets
 from maskformer.utils.visualizer import draw_panoptic_seg, side_by_side
 
 
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = get_cfg()
     cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(args.opts)
-    register_builtin_datasets(args.root)
+    register_datasets(cfg, args.root)
     classes = ClassInfo.from_metadata(MetadataCatalog.get(cfg.DATASETS.TRAIN[0]))
     os.makedirs(args.output_dir, exist_ok=True)
     for index, sample in enumerate(samples(cfg, args.source, args.num_images)):
