@@ -101,10 +101,12 @@ def resolve_output_dir(cfg, args: argparse.Namespace):
     """The config of this run, refusing to mix it with another run's files in OUTPUT_DIR.
 
     A training run may start in OUTPUT_DIR when the folder holds no earlier run's checkpoints,
-    metrics.json or TensorBoard events, or when ``--resume`` continues the run whose
-    ``last_checkpoint`` is there. Otherwise ``--new-run`` trains into ``OUTPUT_DIR/run_<time>``
-    (one timestamp, chosen by the main process, for all processes), and without it the run
-    refuses to start. ``--eval-only`` writes no checkpoints or metrics and is always allowed.
+    metrics.json or TensorBoard events, or when ``--resume`` continues the run there (from its
+    newest loadable checkpoint, or from iteration 0 when it was stopped before its first one;
+    the Checkpointer refuses when checkpoints exist but none loads). Otherwise ``--new-run``
+    trains into ``OUTPUT_DIR/run_<time>`` (one timestamp, chosen by the main process, for all
+    processes), and without it the run refuses to start. ``--eval-only`` writes no checkpoints or
+    metrics and is always allowed.
 
     Returns:
         ``cfg`` itself, or a frozen copy whose OUTPUT_DIR is the new sub-run folder.
@@ -115,16 +117,15 @@ def resolve_output_dir(cfg, args: argparse.Namespace):
     output_dir = cfg.OUTPUT_DIR
     if getattr(args, "eval_only", False) or not output_dir:
         return cfg
-    resumable = getattr(args, "resume", False) and os.path.isfile(os.path.join(output_dir, "last_checkpoint"))
     # The main process decides for all (machines need not share a file system).
-    found = comm.broadcast_object([] if resumable else previous_run_files(output_dir))
+    found = comm.broadcast_object([] if getattr(args, "resume", False) else previous_run_files(output_dir))
     if not found:
         return cfg
     if not getattr(args, "new_run", False):
         raise RunFolderError(
             f"OUTPUT_DIR '{output_dir}' holds another run ({', '.join(found[:6])}); starting a new "
             "run there would mix their checkpoints, metrics.json and TensorBoard events. Pass --resume "
-            "to continue that run (it needs its last_checkpoint), --new-run to train into a new "
+            "to continue that run (from its newest loadable checkpoint), --new-run to train into a new "
             f"timestamped folder under it, or set OUTPUT_DIR to an empty folder."
         )
     stamp = comm.broadcast_object(time.strftime("%Y%m%d-%H%M%S"))

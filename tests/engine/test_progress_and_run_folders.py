@@ -55,8 +55,9 @@ def test_a_new_run_never_writes_into_another_runs_folder(tmp_path):
     assert previous_run_files(str(tmp_path)) == ["model_0000009.pth", "events.out.tfevents.1.host"]
     with pytest.raises(RunFolderError, match=r"holds another run \(model_0000009.pth, events.out"):
         resolve_output_dir(cfg, _args())
-    with pytest.raises(RunFolderError, match="it needs its last_checkpoint"):
-        resolve_output_dir(cfg, _args(resume=True))  # nothing to resume from
+    # --resume continues the run there: the Checkpointer picks the newest loadable checkpoint
+    # (last_checkpoint may be missing) or refuses when none loads.
+    assert resolve_output_dir(cfg, _args(resume=True)) is cfg
     assert resolve_output_dir(cfg, _args(eval_only=True)) is cfg
     sub = resolve_output_dir(cfg, _args(new_run=True))
     assert sub.OUTPUT_DIR.startswith(str(tmp_path / "run_")) and sub.is_frozen()
