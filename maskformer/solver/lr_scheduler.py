@@ -28,6 +28,7 @@ from __future__ import annotations
 import bisect
 import logging
 import math
+from typing import Any
 
 import torch
 from torch.optim.lr_scheduler import LRScheduler
@@ -61,6 +62,15 @@ class _WarmupLR(LRScheduler):
 
     ``t' = t``, or with ``rescale_interval`` the post-warmup iteration stretched to ``max_iters``
     (module docstring), which then must exceed ``warmup_iters``.
+
+    Args:
+        optimizer: the optimizer; each group's lr at construction is its ``base_lr``.
+        warmup_factor: SOLVER.WARMUP_FACTOR.
+        warmup_iters: SOLVER.WARMUP_ITERS.
+        warmup_method: SOLVER.WARMUP_METHOD, "constant" or "linear".
+        last_epoch: the last finished iteration (-1: start).
+        max_iters: SOLVER.MAX_ITER (the schedules that decay over it set it).
+        rescale_interval: SOLVER.RESCALE_INTERVAL.
     """
 
     def __init__(
@@ -127,59 +137,56 @@ class _WarmupLR(LRScheduler):
 
 
 class WarmupMultiStepLR(_WarmupLR):
-    """Step decay by ``gamma`` at each milestone iteration, after warmup."""
+    """Step decay by ``gamma`` at each milestone iteration, after warmup.
+
+    Args:
+        optimizer: the optimizer.
+        milestones: SOLVER.STEPS, increasing.
+        gamma: SOLVER.GAMMA.
+        **warmup: the base class's ``warmup_factor``, ``warmup_iters``, ``warmup_method``,
+            ``last_epoch``, ``max_iters`` (needed with ``rescale_interval``), ``rescale_interval``.
+    """
 
     def __init__(
-        self,
-        optimizer: torch.optim.Optimizer,
-        milestones: list[int],
-        gamma: float = 0.1,
-        warmup_factor: float = 0.001,
-        warmup_iters: int = 1000,
-        warmup_method: str = "linear",
-        last_epoch: int = -1,
-        *,
-        max_iters: int | None = None,
-        rescale_interval: bool = False,
+        self, optimizer: torch.optim.Optimizer, milestones: list[int], gamma: float = 0.1, **warmup: Any
     ) -> None:
         if list(milestones) != sorted(milestones):
             raise ValueError(f"SOLVER.STEPS must be increasing, got {list(milestones)}.")
         self.milestones = [int(m) for m in milestones]
         self.gamma = gamma
-        super().__init__(
-            optimizer,
-            warmup_factor,
-            warmup_iters,
-            warmup_method,
-            last_epoch,
-            max_iters=max_iters,
-            rescale_interval=rescale_interval,
-        )
+        super().__init__(optimizer, **warmup)
 
     def _decay(self, it: float) -> float:
         return self.gamma ** bisect.bisect_right(self.milestones, it)
 
 
 class WarmupPolyLR(_WarmupLR):
-    """Polynomial decay ``(1 - t / max_iters) ** power`` (the ADE20K / Cityscapes schedule)."""
+    """Polynomial decay ``(1 - t / max_iters) ** power`` (the ADE20K / Cityscapes schedule).
+
+    Args:
+        optimizer: the optimizer.
+        max_iters: SOLVER.MAX_ITER.
+        power: SOLVER.POLY_LR_POWER.
+        constant_ending: SOLVER.POLY_LR_CONSTANT_ENDING.
+        **warmup: the base class's warmup arguments; no ``rescale_interval`` (DeepLab's schedule,
+            which Detectron2 does not rescale either).
+    """
 
     def __init__(
         self,
         optimizer: torch.optim.Optimizer,
         max_iters: int,
-        warmup_factor: float = 0.001,
-        warmup_iters: int = 1000,
-        warmup_method: str = "linear",
         power: float = 0.9,
         constant_ending: float = 0.0,
-        last_epoch: int = -1,
+        **warmup: Any,
     ) -> None:
-        self.max_iters = max_iters
+        if warmup.get("rescale_interval"):
+            raise ValueError("WarmupPolyLR does not rescale its interval (SOLVER.RESCALE_INTERVAL).")
         self.power = power
         self.constant_ending = constant_ending
-        super().__init__(optimizer, warmup_factor, warmup_iters, warmup_method, last_epoch)
+        super().__init__(optimizer, max_iters=max_iters, **warmup)
 
-    def _decay(self, it: int) -> float:
+    def _decay(self, it: float) -> float:
         return (1.0 - min(it, self.max_iters) / self.max_iters) ** self.power
 
     def _factor(self, it: int) -> float:
@@ -191,30 +198,20 @@ class WarmupPolyLR(_WarmupLR):
 
 
 class WarmupCosineLR(_WarmupLR):
-    """Half-cosine decay from ``base_lr`` to ``base_lr * end_factor`` at ``max_iters``."""
+    """Half-cosine decay from ``base_lr`` to ``base_lr * end_factor`` at ``max_iters``.
+
+    Args:
+        optimizer: the optimizer.
+        max_iters: SOLVER.MAX_ITER.
+        end_factor: SOLVER.BASE_LR_END / SOLVER.BASE_LR.
+        **warmup: the base class's warmup arguments (``rescale_interval`` included).
+    """
 
     def __init__(
-        self,
-        optimizer: torch.optim.Optimizer,
-        max_iters: int,
-        warmup_factor: float = 0.001,
-        warmup_iters: int = 1000,
-        warmup_method: str = "linear",
-        end_factor: float = 0.0,
-        last_epoch: int = -1,
-        *,
-        rescale_interval: bool = False,
+        self, optimizer: torch.optim.Optimizer, max_iters: int, end_factor: float = 0.0, **warmup: Any
     ) -> None:
         self.end_factor = end_factor
-        super().__init__(
-            optimizer,
-            warmup_factor,
-            warmup_iters,
-            warmup_method,
-            last_epoch,
-            max_iters=max_iters,
-            rescale_interval=rescale_interval,
-        )
+        super().__init__(optimizer, max_iters=max_iters, **warmup)
 
     def _decay(self, it: float) -> float:
         cosine = 0.5 * (1.0 + math.cos(math.pi * min(it, self.max_iters) / self.max_iters))
@@ -226,6 +223,13 @@ class WarmupStepWithFixedGammaLR(_WarmupLR):
 
     The part index is ``int((t / max_iters + 1e-6) * (num_decays + 1))`` (fvcore's epsilon, which
     keeps a boundary such as 30000 of 90000 from rounding down), at most ``num_decays``.
+
+    Args:
+        optimizer: the optimizer.
+        max_iters: SOLVER.MAX_ITER.
+        gamma: SOLVER.GAMMA.
+        num_decays: SOLVER.NUM_DECAYS.
+        **warmup: the base class's warmup arguments (``rescale_interval`` included).
     """
 
     def __init__(
@@ -234,12 +238,7 @@ class WarmupStepWithFixedGammaLR(_WarmupLR):
         max_iters: int,
         gamma: float = 0.1,
         num_decays: int = 3,
-        warmup_factor: float = 0.001,
-        warmup_iters: int = 1000,
-        warmup_method: str = "linear",
-        last_epoch: int = -1,
-        *,
-        rescale_interval: bool = False,
+        **warmup: Any,
     ) -> None:
         if num_decays < 1 or max_iters < 1:
             raise ValueError(
@@ -248,15 +247,7 @@ class WarmupStepWithFixedGammaLR(_WarmupLR):
             )
         self.gamma = gamma
         self.num_decays = num_decays
-        super().__init__(
-            optimizer,
-            warmup_factor,
-            warmup_iters,
-            warmup_method,
-            last_epoch,
-            max_iters=max_iters,
-            rescale_interval=rescale_interval,
-        )
+        super().__init__(optimizer, max_iters=max_iters, **warmup)
 
     def _decay(self, it: float) -> float:
         part = int((it / self.max_iters + 1e-6) * (self.num_decays + 1))

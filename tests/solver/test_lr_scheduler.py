@@ -177,7 +177,7 @@ def test_step_with_fixed_gamma_equals_fvcore():
 def test_rescale_interval_equals_detectron2(rescale):
     """SOLVER.RESCALE_INTERVAL: the decay starts after warmup and is stretched to MAX_ITER."""
     multistep = WarmupMultiStepLR(
-        _optimizer(), [6], 0.1, 0.5, warmup_iters=2, max_iters=10, rescale_interval=rescale
+        _optimizer(), [6], 0.1, warmup_factor=0.5, warmup_iters=2, max_iters=10, rescale_interval=rescale
     )
     oracle = MultiStepParamScheduler([1.0, 0.1], milestones=[6], num_updates=10)
     expected = _detectron2_multipliers(oracle, 0.5, 2, 10, rescale)
@@ -202,5 +202,7 @@ def test_rescale_interval_from_config_and_its_limits(caplog):
     assert "RESCALE_INTERVAL has no effect with WarmupPolyLR" in caplog.text
     with pytest.raises(ValueError, match="RESCALE_INTERVAL needs SOLVER.MAX_ITER"):
         WarmupCosineLR(_optimizer(), 4, warmup_iters=4, rescale_interval=True)
+    with pytest.raises(ValueError, match="WarmupPolyLR does not rescale"):
+        WarmupPolyLR(_optimizer(), 10, rescale_interval=True)
     with pytest.raises(ValueError, match="NUM_DECAYS >= 1"):
         WarmupStepWithFixedGammaLR(_optimizer(), 10, num_decays=0)
