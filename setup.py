@@ -30,12 +30,17 @@ setup(
     ],
     extras_require={
         "cityscapes": ["cityscapesscripts>=2.2", "pyquaternion>=0.9"],
+        # ONNX export (torch.onnx's dynamo exporter needs onnxscript) and onnxruntime inference.
+        "export": ["onnx>=1.17", "onnxscript>=0.5", "onnxruntime>=1.20"],
         "dev": [
             "pytest>=7.4",
             "pytest-timeout>=2.2",
             "ruff>=0.6",
             "transformers>=4.45",
             "imgviz>=1.7",
+            "onnx>=1.17",
+            "onnxscript>=0.5",
+            "onnxruntime>=1.20",
         ],
     },
 )
