@@ -29,6 +29,7 @@ from zoo_build import (
 )
 
 from maskformer.criterion import build_criterion
+from maskformer.data import register_builtin_datasets
 from maskformer.modeling import (
     PIXEL_DECODER_REGISTRY,
     TRANSFORMER_DECODER_REGISTRY,
@@ -43,6 +44,8 @@ from maskformer.modeling import (
 from maskformer.structures import Instances
 
 LEAVES = leaf_configs()
+# The models take their thing classes from the metadata of the configs' datasets (no files needed).
+register_builtin_datasets()
 SHAPES = [p for p in LEAVES if rel(p).startswith("shapes/")]
 ABLATIONS = [p for p in LEAVES if rel(p).startswith("ablations/")]
 
