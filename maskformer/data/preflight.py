@@ -1,9 +1,9 @@
 """Pre-flight checks: the datasets of a run are validated before its first iteration.
 
-Cheap checks run on every record (files exist, class ids within ``NUM_CLASSES``, metadata, the
-class count of the task); the checks that read images and label maps (sizes, label values,
-panoptic segment ids) run on an evenly spaced sample of ``DATASETS.PREFLIGHT_NUM_IMAGES`` records.
-``DATASETS.PREFLIGHT_CHECK False`` skips them.
+Cheap checks run on every record (metadata, annotation-file content, files exist, class ids
+within ``NUM_CLASSES``, the class count of the task); the checks that read images and label maps
+(sizes, label values, panoptic segment ids) run on an evenly spaced sample of
+``DATASETS.PREFLIGHT_NUM_IMAGES`` records. ``DATASETS.PREFLIGHT_CHECK False`` skips them.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import os
 
-from maskformer.data.catalog import DatasetCatalog, MetadataCatalog
-from maskformer.data.validation import Problem, _check_metadata, _check_record, check_num_classes
+from maskformer.data.catalog import MetadataCatalog
+from maskformer.data.validation import Problem, _check_record, load_and_check
 from maskformer.utils import comm
 
 __all__ = ["DatasetCheckError", "check_datasets", "preflight_problems"]
@@ -85,17 +85,10 @@ def preflight_problems(cfg, name: str, num_images: int) -> list[Problem]:
     Returns:
         the problems, without duplicates (empty when the dataset is usable).
     """
-    meta = MetadataCatalog.get(name).as_dict()
-    problems = _check_metadata(name, meta, cfg)
-    try:
-        dicts = DatasetCatalog.get(name)
-    except (OSError, ValueError, KeyError) as e:
-        return [*problems, Problem(f"DATASETS: '{name}'", f"cannot be loaded: {e}", "see the message.")]
-    if not dicts:
-        return [*problems, Problem(f"DATASETS: '{name}'", "has no images.", "check its annotation files.")]
+    problems, dicts = load_and_check(cfg, name)
     num_classes = cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
-    problems += check_num_classes(cfg, name) + _cheap_problems(name, dicts, num_classes)
-    ignore = meta.get("ignore_label", 255)
+    problems += _cheap_problems(name, dicts, num_classes)
+    ignore = MetadataCatalog.get(name).get("ignore_label", 255)
     present = [r for r in dicts if all(os.path.isfile(r[k]) for k in _FILE_KEYS if k in r)]
     for record in _sample(present, num_images):
         problems += _check_record(record, num_classes, ignore)

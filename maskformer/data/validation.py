@@ -20,7 +20,7 @@ from maskformer.data.datasets.coco_instance_checks import check_instance_json
 from maskformer.data.datasets.coco_panoptic_checks import check_panoptic_json
 from maskformer.data.image_io import read_image, read_label_map, read_panoptic_ids
 
-__all__ = ["Problem", "check_num_classes", "validate_dataset"]
+__all__ = ["Problem", "check_num_classes", "load_and_check", "validate_dataset"]
 
 logger = logging.getLogger(__name__)
 
@@ -228,6 +228,20 @@ def validate_dataset(cfg, dataset_name: str, max_images: int | None = None) -> l
     Returns:
         the problems found (empty when the dataset is usable).
     """
+    problems, dicts = load_and_check(cfg, dataset_name)
+    num_classes = cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
+    ignore = MetadataCatalog.get(dataset_name).get("ignore_label", 255)
+    for record in dicts[:max_images]:
+        problems += _check_record(record, num_classes, ignore)
+    return problems
+
+
+def load_and_check(cfg, dataset_name: str) -> tuple[list[Problem], list[dict]]:
+    """The checks that need no image: metadata, annotation-file content, loading, ids, NUM_CLASSES.
+
+    Returns:
+        the problems, and the dataset dicts (empty when the dataset cannot be loaded).
+    """
     meta = MetadataCatalog.get(dataset_name).as_dict()
     problems = _check_metadata(dataset_name, meta, cfg)
     content = _check_annotation_files(meta)
@@ -235,19 +249,13 @@ def validate_dataset(cfg, dataset_name: str, max_images: int | None = None) -> l
         dicts = DatasetCatalog.get(dataset_name)
     except (OSError, ValueError, KeyError) as e:
         if content:  # the loader refused the file for the problems listed
-            return problems + content
-        return [
-            *problems,
-            Problem(f"DatasetCatalog['{dataset_name}']", f"cannot be loaded: {e}", "see the message."),
-        ]
+            return problems + content, []
+        load = Problem(f"DatasetCatalog['{dataset_name}']", f"cannot be loaded: {e}", "see the message.")
+        return [*problems, load], []
     problems += content + _check_unique_ids(dicts, dataset_name)
     if not dicts:
         problems.append(Problem(f"DatasetCatalog['{dataset_name}']", "is empty.", "check the dataset root."))
-    problems += check_num_classes(cfg, dataset_name)
-    num_classes, ignore = cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES, meta.get("ignore_label", 255)
-    for record in dicts[:max_images]:
-        problems += _check_record(record, num_classes, ignore)
-    return problems
+    return problems + check_num_classes(cfg, dataset_name), dicts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -255,9 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     from maskformer.config import get_cfg
     from maskformer.data.datasets.builtin import register_datasets
 
-    parser = argparse.ArgumentParser(description="Check a registered dataset against a config.")
+    parser = argparse.ArgumentParser(description="Check registered datasets against a config.")
     parser.add_argument("--config-file", default="")
-    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--dataset", default=None, help="default: DATASETS.TRAIN and DATASETS.TEST")
     parser.add_argument("--max-images", type=int, default=None)
     parser.add_argument("--root", default=None, help="datasets root (default: $MASKFORMER_DATASETS)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
@@ -267,11 +275,17 @@ def main(argv: list[str] | None = None) -> int:
         cfg.merge_from_file(args.config_file)
     cfg.merge_from_list(args.opts)
     register_datasets(cfg, args.root)
-    problems = validate_dataset(cfg, args.dataset, args.max_images)
-    for problem in problems:
-        print(problem)
-    print(f"{len(problems)} problem(s) in '{args.dataset}'.")
-    return 1 if problems else 0
+    names = [args.dataset] if args.dataset else list(dict.fromkeys([*cfg.DATASETS.TRAIN, *cfg.DATASETS.TEST]))
+    if not names:
+        parser.error("pass --dataset, or a config whose DATASETS.TRAIN / DATASETS.TEST name datasets")
+    failed = False
+    for name in names:
+        problems = validate_dataset(cfg, name, args.max_images)
+        for problem in problems:
+            print(problem)
+        print(f"{len(problems)} problem(s) in '{name}'.")
+        failed = failed or bool(problems)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
