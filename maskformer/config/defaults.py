@@ -602,6 +602,9 @@ _C.TEST.EVAL_PERIOD = 0
 _C.TEST.KEYPOINT_OKS_SIGMAS = []
 # Instance results kept per image (top-k over queries x classes).
 _C.TEST.DETECTIONS_PER_IMAGE = 100
+# [project] Semantic evaluation also reports PQ^St (each class present in an image is one segment),
+# as the papers do beside mIoU for semantic models (the official repositories' separate tool).
+_C.TEST.SEMANTIC_PQ = False
 # [project] Images per forward pass of the Predictor and tools/demo.py (evaluation: one).
 _C.TEST.IMS_PER_BATCH = 1
 # [project] Prediction images drawn after training / --eval-only, to OUTPUT_DIR/visualizations/

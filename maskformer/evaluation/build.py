@@ -97,16 +97,18 @@ def _test_flags(
     )
 
 
-def _sem_seg(dataset_name: str, metadata: Any, output_folder: str | None) -> SemSegEvaluator:
+def _sem_seg(cfg: Any, dataset_name: str, metadata: Any, output_folder: str | None) -> SemSegEvaluator:
     from ..data import DatasetCatalog
 
-    return SemSegEvaluator.from_metadata(metadata, DatasetCatalog.get(dataset_name), output_dir=output_folder)
+    return SemSegEvaluator.from_metadata(
+        metadata, DatasetCatalog.get(dataset_name), output_dir=output_folder, semantic_pq=cfg.TEST.SEMANTIC_PQ
+    )
 
 
 @EVALUATOR_REGISTRY.register(name="sem_seg")
 def sem_seg_evaluators(cfg: Any, dataset_name: str, metadata: Any, output_folder: str | None) -> list:
     """Semantic segmentation datasets: mIoU and friends."""
-    return [_sem_seg(dataset_name, metadata, output_folder)]
+    return [_sem_seg(cfg, dataset_name, metadata, output_folder)]
 
 
 @EVALUATOR_REGISTRY.register(name="coco")
@@ -125,7 +127,7 @@ def coco_panoptic_evaluators(cfg: Any, dataset_name: str, metadata: Any, output_
     if instance_on:
         evaluators.append(COCOInstanceEvaluator.from_metadata(metadata, output_dir=output_folder))
     if semantic_on:
-        evaluators.append(_sem_seg(dataset_name, metadata, output_folder))
+        evaluators.append(_sem_seg(cfg, dataset_name, metadata, output_folder))
     return evaluators
 
 
@@ -149,7 +151,7 @@ def ade20k_panoptic_evaluators(cfg: Any, dataset_name: str, metadata: Any, outpu
     """ADE20K panoptic: semantic (always, as in the official script), PQ and instance AP by ``TEST.*_ON``."""
     evaluators = _panoptic_with_stuff_ids(cfg, dataset_name, metadata, output_folder)
     if _evaluable(True, "semantic", dataset_name, metadata):
-        evaluators.insert(0, _sem_seg(dataset_name, metadata, output_folder))
+        evaluators.insert(0, _sem_seg(cfg, dataset_name, metadata, output_folder))
     return evaluators
 
 
@@ -161,7 +163,7 @@ def mapillary_panoptic_evaluators(
     semantic_on = _test_flags(cfg, dataset_name, metadata)[0]
     evaluators = _panoptic_with_stuff_ids(cfg, dataset_name, metadata, output_folder)
     if semantic_on:
-        evaluators.append(_sem_seg(dataset_name, metadata, output_folder))
+        evaluators.append(_sem_seg(cfg, dataset_name, metadata, output_folder))
     return evaluators
 
 

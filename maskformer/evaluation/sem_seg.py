@@ -20,6 +20,7 @@ import pycocotools.mask as mask_util
 from ..data.image_io import read_label_map
 from ..utils import comm
 from .evaluator import DatasetEvaluator, print_results_table, save_results_json
+from .semantic_pq import pq_from_stats, semantic_pq_stats
 
 __all__ = ["SemSegEvaluator", "confusion_matrix", "semantic_metrics"]
 
@@ -120,6 +121,8 @@ class SemSegEvaluator(DatasetEvaluator):
         output_dir: where ``sem_seg_evaluation.json`` (and the predictions) are written; None: nowhere.
         contiguous_id_to_dataset_id: maps labels back to dataset ids in the predictions JSON.
         write_predictions: write ``sem_seg_predictions.json`` (Detectron2's RLE format) to ``output_dir``.
+        semantic_pq: also report ``PQ_St`` / ``SQ_St`` / ``RQ_St`` (one segment per class and image,
+            see ``semantic_pq.py``), as the papers do for semantic models (``TEST.SEMANTIC_PQ``).
     """
 
     def __init__(
@@ -130,6 +133,7 @@ class SemSegEvaluator(DatasetEvaluator):
         output_dir: str | None = None,
         contiguous_id_to_dataset_id: dict[int, int] | None = None,
         write_predictions: bool = False,
+        semantic_pq: bool = False,
     ) -> None:
         self._class_names = list(class_names)
         self._num_classes = len(self._class_names)
@@ -138,6 +142,7 @@ class SemSegEvaluator(DatasetEvaluator):
         self._output_dir = output_dir
         self._to_dataset_id = contiguous_id_to_dataset_id
         self._write_predictions = write_predictions and output_dir is not None
+        self._semantic_pq = semantic_pq
         self.reset()
 
     @classmethod
@@ -157,6 +162,7 @@ class SemSegEvaluator(DatasetEvaluator):
 
     def reset(self) -> None:
         self._conf = np.zeros((self._num_classes + 1, self._num_classes + 1), dtype=np.int64)
+        self._pq_stats = np.zeros((self._num_classes, 4))
         self._predictions: list[dict] = []
 
     def _gt_file(self, inp: dict[str, Any]) -> str:
@@ -189,12 +195,15 @@ class SemSegEvaluator(DatasetEvaluator):
                 self._conf += confusion_matrix(pred, gt, self._num_classes, self._ignore_label)
             except ValueError as e:
                 raise ValueError(f"Ground truth '{gt_path}': {e}") from None
+            if self._semantic_pq:
+                self._pq_stats += semantic_pq_stats(pred, gt, self._num_classes, self._ignore_label)
             if self._write_predictions:
                 self._predictions.extend(_encode_prediction(pred, inp["file_name"], self._to_dataset_id))
 
     def evaluate(self) -> dict[str, Any]:
         """Gathers confusion matrices to the main process; returns ``{"sem_seg": metrics}`` there."""
         confs = comm.gather(self._conf)
+        pq_stats = comm.gather(self._pq_stats)
         predictions = comm.gather(self._predictions) if self._write_predictions else []
         if not comm.is_main_process():
             return {}
@@ -204,6 +213,8 @@ class SemSegEvaluator(DatasetEvaluator):
             with open(os.path.join(self._output_dir, "sem_seg_predictions.json"), "w") as f:
                 json.dump([p for part in predictions for p in part], f)
         results = OrderedDict(sem_seg=semantic_metrics(conf, self._class_names))
+        if self._semantic_pq:
+            results["sem_seg"].update(pq_from_stats(np.sum(pq_stats, axis=0), self._class_names))
         print_results_table("sem_seg", results["sem_seg"])
         save_results_json(results, self._output_dir, "sem_seg_evaluation.json")
         return results
