@@ -45,8 +45,8 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input", nargs="+", help="image files, glob patterns or folders")
     parser.add_argument(
         "--output",
-        help="a file (one image or a video) or a folder (several images); required: nothing is shown "
-        "on screen",
+        help="an image file (.png, .jpg: one input), an .mp4 file (video) or a folder; required: "
+        "nothing is shown on screen",
     )
     parser.add_argument(
         "--confidence-threshold", type=float, default=0.5, help="minimum score of drawn instances"
@@ -88,15 +88,29 @@ def expand_inputs(patterns: list[str]) -> list[str]:
 
 
 def image_output_paths(inputs: list[str], output: str) -> list[str]:
-    """One output per input: ``output`` itself for a single input (unless it is a folder), else
+    """One output per input: ``output`` itself when it names an image file (one input only), else
     ``output/<input name>.png``."""
-    if len(inputs) == 1 and not (os.path.isdir(output) or output.endswith(os.sep)):
+    if output.lower().endswith(IMAGE_EXTENSIONS):
+        if len(inputs) != 1:
+            raise ValueError(
+                f"--output {output!r} is a file name but {len(inputs)} images were given; pass a folder."
+            )
         return [output]
     os.makedirs(output, exist_ok=True)
     names = [os.path.splitext(os.path.basename(p))[0] + ".png" for p in inputs]
     if len(set(names)) != len(names):
         raise ValueError("Two inputs share a file name; write them to different --output folders.")
     return [os.path.join(output, name) for name in names]
+
+
+def video_output_path(output: str, name: str) -> str:
+    """``output`` when it names an MP4 file, else ``output/<video name>.mp4``."""
+    if output.lower().endswith(".mp4"):
+        return output
+    if os.path.splitext(output)[1] and not os.path.isdir(output):
+        raise ValueError(f"--output {output!r}: videos are written as .mp4 files (or into a folder).")
+    os.makedirs(output, exist_ok=True)
+    return os.path.join(output, os.path.splitext(os.path.basename(name))[0] + ".mp4")
 
 
 def _write_image(path: str, rgb: np.ndarray) -> None:
@@ -146,11 +160,10 @@ def _frames(capture: cv2.VideoCapture) -> Iterator[np.ndarray]:
         yield frame
 
 
-def run_on_video(predictor: Predictor, args: argparse.Namespace, capture: cv2.VideoCapture, name: str) -> str:
+def run_on_video(
+    predictor: Predictor, args: argparse.Namespace, capture: cv2.VideoCapture, output: str
+) -> str:
     """Predicts every frame of ``capture`` (BGR) and writes the drawings as an MP4; returns its path."""
-    output = args.output
-    if os.path.isdir(output) or output.endswith(os.sep):
-        output = os.path.join(output, os.path.splitext(os.path.basename(name))[0] + ".mp4")
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
@@ -170,7 +183,7 @@ def run_on_video(predictor: Predictor, args: argparse.Namespace, capture: cv2.Vi
         if writer is not None:
             writer.release()
     if writer is None:
-        raise ValueError(f"No frame could be read from {name}.")
+        raise ValueError(f"No frame could be read for {output}.")
     return output
 
 
@@ -198,7 +211,8 @@ def main(argv: list[str] | None = None) -> list[str]:
         written = run_on_images(Predictor(setup_cfg(args)), inputs, outputs, args)
     else:
         capture, name = _open_video(args)
-        written = [run_on_video(Predictor(setup_cfg(args)), args, capture, name)]
+        output = video_output_path(args.output, name)
+        written = [run_on_video(Predictor(setup_cfg(args)), args, capture, output)]
     more = " ..." if len(written) > 5 else ""
     logger.info("Wrote %d file(s): %s%s", len(written), ", ".join(written[:5]), more)
     return written

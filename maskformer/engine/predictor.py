@@ -196,4 +196,5 @@ class Predictor:
             return self.model(inputs)
         images = self.model.preprocess_image(inputs)
         pred_logits, pred_masks = self.network(images.tensor)
-        return self.model.postprocess({"pred_logits": pred_logits, "pred_masks": pred_masks}, inputs, images)
+        outputs = {"pred_logits": pred_logits.to(images.tensor), "pred_masks": pred_masks.to(images.tensor)}
+        return self.model.postprocess(outputs, inputs, images)

@@ -114,7 +114,6 @@ class _Canvas:
             draw.text((x0 + pad - left, y0 + pad - top), seg.label, font=self.font, fill=text_color)
         return np.asarray(Image.alpha_composite(base, layer).convert("RGB"))
 
-
     def _free_spot(
         self, x: int, y: int, w: int, h: int, placed: Sequence[tuple[int, int, int, int]]
     ) -> tuple[int, int]:
@@ -207,7 +206,8 @@ def draw_sem_seg(
     labels = canvas.fit(np.asarray(sem_seg))
     classes, counts = np.unique(labels, return_counts=True)
     present = [
-        int(c) for c, _ in sorted(zip(classes, counts), key=lambda p: -p[1])
+        int(c)
+        for c, _ in sorted(zip(classes, counts), key=lambda p: -p[1])
         if c != ignore_label and 0 <= c < len(class_names)
     ]
     colors = {c: _class_color(class_colors, c, len(class_names)) for c in present}

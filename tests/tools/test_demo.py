@@ -109,6 +109,11 @@ def test_command_line_errors(weights, photo, tmp_path):
         demo.main(["--input", str(tmp_path / "*.jpg"), "--output", str(tmp_path), *base])
     with pytest.raises(FileNotFoundError, match="does not exist"):
         demo.main(["--video-input", str(tmp_path / "none.mp4"), "--output", str(tmp_path), *base])
+    with pytest.raises(ValueError, match="is a file name but 2 images"):
+        demo.main(["--input", str(photo), str(photo), "--output", str(tmp_path / "x.png"), *base])
+    _write_video(tmp_path / "clip.mp4", frames=1)
+    with pytest.raises(ValueError, match="videos are written as .mp4"):
+        demo.main(["--video-input", str(tmp_path / "clip.mp4"), "--output", str(tmp_path / "x.avi"), *base])
 
 
 def test_fit_frame_keeps_one_video_size():
