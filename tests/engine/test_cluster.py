@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 import torch
 
 from maskformer.engine import cluster
 from maskformer.engine.cluster import SlurmJob, configure_cpu_threads, first_host, slurm_job
+from maskformer.engine.launch import launch
+
+launch_module = importlib.import_module("maskformer.engine.launch")  # the package re-exports launch()
 
 _SLURM_KEYS = ("SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_NNODES", "SLURM_NODEID",
                "SLURM_NTASKS_PER_NODE", "SLURM_JOB_NUM_NODES", "SLURM_STEP_NODELIST", "SLURM_JOB_NODELIST",
@@ -68,3 +73,30 @@ def test_threads_per_process_fit_the_cores(monkeypatch):
         assert configure_cpu_threads(2) == 3  # the override wins
     finally:
         torch.set_num_threads(before)
+
+
+def _noop() -> None:
+    pass
+
+
+def test_launch_env_url_needs_master_address(slurm_env):
+    with pytest.raises(ValueError, match=r"--dist-url env:// .*\['MASTER_ADDR', 'MASTER_PORT'\] are not set"):
+        launch(_noop, 2, dist_url="env://", backend="gloo")
+
+
+def test_one_slurm_task_per_node_spawns_the_node_processes(slurm_env):
+    """``srun --ntasks-per-node=1 ... --num-gpus 4``: the node is the machine, its rank SLURM_NODEID."""
+    variables = {"SLURM_PROCID": "1", "SLURM_NTASKS": "2", "SLURM_NNODES": "2", "SLURM_NODEID": "1",
+                 "SLURM_LOCALID": "0", "SLURM_JOB_NODELIST": "gpu[03-04]", "SLURM_JOB_ID": "7"}  # fmt: skip
+    for key, value in variables.items():
+        slurm_env.setenv(key, value)
+    spawned = {}
+
+    def start_processes(fn, nprocs, args, **kwargs):
+        keys = ("nprocs", "world_size", "per_machine", "machine_rank", "url")
+        spawned.update(zip(keys, (nprocs, *args[1:5]), strict=True))
+
+    slurm_env.setattr(launch_module.mp, "start_processes", start_processes)
+    launch(_noop, 4, dist_url="auto", backend="gloo")
+    assert spawned == {"nprocs": 4, "world_size": 8, "per_machine": 4, "machine_rank": 1,
+                       "url": "tcp://gpu03:15007"}  # fmt: skip
