@@ -107,6 +107,19 @@ def test_arrays_pil_images_and_paths_give_the_same_result(predictor, tmp_path):
     assert not torch.equal(swapped["sem_seg"], expected["sem_seg"])
 
 
+def test_a_bgr_model_receives_bgr_images(predictor, weights, tmp_path):
+    rgb = _photos()[1]
+    Image.fromarray(rgb).save(tmp_path / "photo.png")
+    bgr_model = Predictor(tiny_cfg(weights, ["INPUT.FORMAT", "BGR"]))
+    expected = predictor.model_input(rgb)["image"].flip(0)  # [3, H, W]: channels reversed
+    for image, fmt in (
+        (rgb, "RGB"),
+        (np.ascontiguousarray(rgb[:, :, ::-1]), None),
+        (tmp_path / "photo.png", None),
+    ):
+        assert torch.equal(bgr_model.model_input(image, fmt)["image"], expected)
+
+
 def test_load_image_channel_orders_and_errors():
     rgb = _photos()[1]
     assert np.array_equal(load_image(rgb, "BGR", "RGB"), rgb[:, :, ::-1])
