@@ -80,6 +80,7 @@ def test_cli_validator_checks_the_yaml_dataset(own):
     assert "0 problem(s) in 'pets_train'." in output and "0 problem(s) in 'pets_val'." in output
 
 
+@pytest.mark.slow
 def test_yaml_dataset_trains_and_eval_only_reproduces(own, trained, tmp_path):
     results = _results(trained)
     assert {"panoptic_seg", "segm", "sem_seg"} <= results.keys()
@@ -175,6 +176,7 @@ def _tool(name: str):
     return module
 
 
+@pytest.mark.slow
 def test_every_tool_registers_the_yaml_dataset(own, tmp_path, monkeypatch):
     root, config = own
     monkeypatch.setenv("DETECTRON2_DATASETS", root)
