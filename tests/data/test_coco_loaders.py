@@ -1,6 +1,8 @@
 import contextlib
 import io
+import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -122,21 +124,43 @@ def test_cityscapes_semantic_and_instances(tmp_path):
     assert (car == expected).all() and anns[1]["bbox"] == [4, 8, 6, 4]
 
 
-def test_cityscapes_panoptic_uses_train_ids(tmp_path):
-    base = write_cityscapes(str(tmp_path))
+def _cityscapes_panoptic(base: str) -> list[dict]:
     table = load_categories("cityscapes")
     meta = {
         "thing_dataset_id_to_contiguous_id": {c["id"]: c["trainId"] for c in table if c["isthing"]},
         "stuff_dataset_id_to_contiguous_id": {c["id"]: c["trainId"] for c in table},
     }
-    dicts = load_cityscapes_panoptic(
+    return load_cityscapes_panoptic(
         f"{base}/leftImg8bit/val",
         f"{base}/gtFine/cityscapes_panoptic_val",
         f"{base}/gtFine/cityscapes_panoptic_val.json",
         meta,
         f"{base}/gtFine/val",
     )
-    record = dicts[0]
+
+
+def test_cityscapes_panoptic_uses_train_ids(tmp_path):
+    record = _cityscapes_panoptic(write_cityscapes(str(tmp_path)))[0]
     assert os.path.isfile(record["file_name"]) and os.path.isfile(record["pan_seg_file_name"])
     assert os.path.isfile(record["sem_seg_file_name"])
     assert [(s["category_id"], s["isthing"]) for s in record["segments_info"]] == [(10, False), (13, True)]
+
+
+@pytest.mark.parametrize(
+    "field, value, error",
+    [
+        ("file_name", "../../../leftImg8bit/val/frankfurt/x.png", "leads out of its folder"),
+        ("image_id", "frankfurt/../../../../../etc/x", "leads out of its folder"),
+        ("image_id", "frankfurt_000000_000294", "images would be paired with another image's labels"),
+    ],
+)
+def test_cityscapes_panoptic_refuses_escaping_names_and_duplicates(tmp_path, field, value, error):
+    base = write_cityscapes(str(tmp_path))
+    path = f"{base}/gtFine/cityscapes_panoptic_val.json"
+    with open(path) as f:
+        data = json.load(f)
+    data["annotations"].append({**data["annotations"][0], "file_name": "second.png", field: value})
+    with open(path, "w") as f:
+        json.dump(data, f)
+    with pytest.raises(ValueError, match=f"(?s)cityscapes_panoptic_val.json.*{re.escape(error)}.*Fix"):
+        _cityscapes_panoptic(base)
