@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from test_standard_decoder import make
 
 from maskformer.config import get_cfg
+from maskformer.data import register_builtin_datasets
 from maskformer.modeling import build_model
 from maskformer.modeling.transformer_decoder.detr_transformer import TransformerEncoder
 from maskformer.utils.analysis import skip_weight_init
@@ -64,6 +65,7 @@ def test_pre_norm_state_dict_is_the_official_list_plus_both_encoder_norms():
     cfg.merge_from_file(str(ROOT / "configs/maskformer/coco-panoptic/maskformer_panoptic_R50_bs64_554k.yaml"))
     cfg.MODEL.DEVICE = "cpu"
     cfg.MODEL.MASK_FORMER.PRE_NORM = True
+    register_builtin_datasets()  # panoptic inference: the thing classes of the config's datasets
     with skip_weight_init():
         model = build_model(cfg)
     lines = (REFERENCE / "keys_mf_R50_coco_panoptic.txt").read_text().splitlines()
