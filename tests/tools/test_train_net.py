@@ -175,6 +175,7 @@ def test_training_writes_every_output(full_run):
     pngs = list((full_run / "visualizations").glob("*.png"))
     assert len(pngs) == TINY_SHAPES.num_val  # min(4, number of val images)
     assert all(p.stat().st_size > 0 for p in pngs)
+    assert list(full_run.glob("events.out.tfevents.*.visualizations")), "no prediction images in TensorBoard"
 
 
 def _expected(results: dict, offset: float) -> str:
