@@ -1,4 +1,4 @@
-"""Training engine: the loop, hooks, the config-driven Trainer, command line and launching."""
+"""Engine: the training loop, hooks, the config-driven Trainer, command line, launching, Predictor."""
 
 from .defaults import create_ddp_model, default_argument_parser, default_setup
 from .hooks import EvalHook, IterationTimer, LRScheduler, PeriodicCheckpointer, PeriodicWriter
