@@ -129,6 +129,12 @@ class PeriodicCheckpointer(HookBase):
         if iteration >= self.max_iter - 1:
             self.checkpointer.save(f"{self.file_prefix}_final", iteration=iteration)
 
+    def after_train(self) -> None:
+        # Resumed from the checkpoint of the last iteration (e.g. killed while writing the final
+        # one): no step runs, so write the final checkpoint here.
+        if self.trainer.start_iter >= self.max_iter and self.trainer.iter >= self.max_iter:
+            self.checkpointer.save(f"{self.file_prefix}_final", iteration=self.max_iter - 1)
+
     def _forget_old(self, path: str | None) -> None:
         """Deletes the oldest periodic checkpoints beyond ``max_to_keep`` (main process only)."""
         if path is None or self.max_to_keep is None:

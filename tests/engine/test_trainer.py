@@ -145,3 +145,19 @@ def test_test_time_augmentation_results_get_a_suffix(tmp_path, monkeypatch):
     assert wrapped == [model]
     assert set(results) == {"toy_task", "toy_task_TTA"}
     assert results["toy_task_TTA"]["n"] == 3
+
+
+def test_killed_while_writing_the_final_checkpoint_resume_writes_it(tmp_path):
+    seed_all_rng(0)
+    trainer = ToyTrainer(toy_cfg(str(tmp_path)))  # checkpoints after iterations 2 and 5, and final
+    trainer.train()
+    final = tmp_path / "model_final.pth"
+    expected = torch.load(final, weights_only=True)["model"]
+    final.unlink()  # what a kill during its write leaves: last_checkpoint names model_0000005.pth
+    (tmp_path / "last_checkpoint").write_text("model_0000005.pth")
+    resumed = ToyTrainer(toy_cfg(str(tmp_path)))
+    resumed.resume_or_load(resume=True)
+    assert resumed.start_iter == 6
+    resumed.train()
+    got = torch.load(final, weights_only=True)["model"]
+    assert all(torch.equal(got[k], expected[k]) for k in expected)
