@@ -33,7 +33,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
         use_catalog(mp, recipe_catalog(write_recipe_root(os.path.join(tmp, "datasets"))))
         for i, path in enumerate(paths):
-            rows.append(table_row(run_recipe(path, os.path.join(tmp, f"run{i}"))[1]))
+            rows.append(table_row(*run_recipe(path, os.path.join(tmp, f"run{i}"))))
             print(rows[-1], flush=True)
     total = time.perf_counter() - start
     summary = f"\n{len(paths)} configs in {total:.0f} s (datasets written once, then one run per config)."

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from zoo_build import load_cfg, rel
+from zoo_build import backbone_class, load_cfg, rel
 
 from maskformer.data import MetadataCatalog
 from maskformer.engine import Trainer
@@ -62,6 +62,10 @@ SHRUNK_KEYS = frozenset(
         "OUTPUT_DIR",
     }
 )
+
+
+# The headline metric of each result task; a finite value means its ground truth was evaluated.
+MAIN_METRICS = {"sem_seg": "mIoU", "panoptic_seg": "PQ", "segm": "AP", "bbox": "AP"}
 
 
 def _round32(x: float) -> int:
@@ -225,15 +229,45 @@ def run_recipe(path: Path, output_dir: str) -> tuple[Any, RecipeRun]:
     return cfg, run
 
 
-def table_row(run: RecipeRun) -> str:
-    """One markdown row: config | train step | loss keys | evaluators | tasks | seconds."""
+def problems(cfg, run: RecipeRun) -> list[str]:
+    """How ``run`` differs from what the shrunk ``cfg`` should give (empty: as expected)."""
+    out = []
+    model = cfg.MODEL
+    kinds = {backbone_class(model.BACKBONE.NAME).__name__}
+    if model.META_ARCHITECTURE == "MaskFormer":
+        kinds |= {model.SEM_SEG_HEAD.PIXEL_DECODER_NAME, model.MASK_FORMER.TRANSFORMER_DECODER_NAME}
+    if not kinds <= run.modules:
+        out.append(f"model lacks {sorted(kinds - run.modules)}")
+    expected, got = expected_loss_keys(cfg), set(run.losses)
+    if got != expected:
+        out.append(f"loss keys: missing {sorted(expected - got)}, extra {sorted(got - expected)}")
+    if not run.finite:
+        out.append(f"non-finite losses {run.losses}")
+    tasks = expected_tasks(cfg, cfg.DATASETS.TEST[0])
+    if set(run.results) != tasks:
+        out.append(f"result tasks {sorted(run.results)}, expected {sorted(tasks)}")
+    if not run.evaluators:
+        out.append("no evaluator ran")
+    for task, metric in MAIN_METRICS.items():
+        value = run.results.get(task, {}).get(metric, 0.0)
+        if not math.isfinite(value):
+            out.append(f"{task}/{metric} is {value}")
+    return out
+
+
+def table_row(cfg, run: RecipeRun) -> str:
+    """One markdown row: config | train step | loss keys | evaluators | tasks | seconds | as expected."""
     bases = sorted({k.rsplit("_", 1)[0] if k[-1].isdigit() else k for k in run.losses})
     keys = f"{len(run.losses)} ({', '.join(bases)})"
     step = "OK" if run.finite and run.losses else "FAILED"
     tasks = ", ".join(sorted(run.results))
-    return f"| {run.config} | {step} | {keys} | {', '.join(run.evaluators)} | {tasks} | {run.seconds:.1f} |"
+    verdict = "; ".join(problems(cfg, run)) or "yes"
+    evaluators = ", ".join(run.evaluators)
+    return f"| {run.config} | {step} | {keys} | {evaluators} | {tasks} | {run.seconds:.1f} | {verdict} |"
 
 
 TABLE_HEADER = (
-    "| config | train step | loss keys | evaluators run | result tasks | seconds |\n|---|---|---|---|---|---|"
+    "| config | train step | loss keys | evaluators run | result tasks | seconds | as expected |\n"
+    + "|---" * 7
+    + "|"
 )

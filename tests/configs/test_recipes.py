@@ -13,8 +13,8 @@ same runs as a table.
 from __future__ import annotations
 
 import pytest
-from recipes import SHRUNK_KEYS, expected_loss_keys, expected_tasks, run_recipe, shrink
-from zoo_build import backbone_class, flatten, is_complete, leaf_configs, load_cfg, rel
+from recipes import SHRUNK_KEYS, problems, run_recipe, shrink
+from zoo_build import flatten, is_complete, leaf_configs, load_cfg, rel
 
 LEAVES = leaf_configs()
 OFFICIAL_TREES = ("coco", "ade20k", "cityscapes", "mapillary-vistas", "maskformer")
@@ -37,12 +37,5 @@ def test_shrink_changes_only_sizes(path, tmp_path):
 @pytest.mark.parametrize("path", LEAVES, ids=rel)
 def test_recipe_trains_and_evaluates(path, tmp_path, builtin_datasets):
     cfg, run = run_recipe(path, str(tmp_path))
-    model = cfg.MODEL
-    assert backbone_class(model.BACKBONE.NAME).__name__ in run.modules
-    if model.META_ARCHITECTURE == "MaskFormer":
-        decoders = {model.SEM_SEG_HEAD.PIXEL_DECODER_NAME, model.MASK_FORMER.TRANSFORMER_DECODER_NAME}
-        assert decoders <= run.modules
-    assert set(run.losses) == expected_loss_keys(cfg)
-    assert run.finite, run.losses
-    assert set(run.results) == expected_tasks(cfg, cfg.DATASETS.TEST[0])
-    assert run.evaluators
+    assert not problems(cfg, run)
+    assert run.losses and run.results

@@ -56,6 +56,14 @@ def test_ignore_labels_and_idempotence(builtin):
     assert register_builtin_datasets() == []
 
 
+def test_cityscapes_panoptic_names_every_class_as_thing(builtin):
+    # As Detectron2 registers it: the panoptic model's instances carry 19-class train ids.
+    meta = MetadataCatalog.get("cityscapes_fine_panoptic_val")
+    assert meta.thing_classes == meta.stuff_classes and len(meta.thing_classes) == 19
+    assert sorted(meta.thing_dataset_id_to_contiguous_id.values()) == list(range(11, 19))
+    assert len(MetadataCatalog.get("cityscapes_fine_instance_seg_val").thing_classes) == 8
+
+
 def test_category_tables():
     counts = {
         "coco_panoptic": (133, 80),
