@@ -1,10 +1,11 @@
 """What ``launch`` reads from its environment: SLURM job variables and the CPU thread budget.
 
-SLURM: ``srun`` starts one task per process and describes the job in ``SLURM_PROCID`` (global
-rank), ``SLURM_NTASKS`` (world size), ``SLURM_LOCALID`` (rank on the node), ``SLURM_NNODES``,
-``SLURM_NODEID`` and ``SLURM_STEP_NODELIST`` / ``SLURM_JOB_NODELIST`` (compressed host list, e.g.
-``gpu[03-05,9]``); the first host of the list is the rendezvous host. ``MASTER_ADDR`` /
-``MASTER_PORT`` override the host and the port (by default derived from ``SLURM_JOB_ID``).
+SLURM: ``srun`` starts one task per process and describes the job step in ``SLURM_STEP_ID``,
+``SLURM_PROCID`` (global rank), ``SLURM_NTASKS`` (world size), ``SLURM_LOCALID`` (rank on the
+node), ``SLURM_NNODES``, ``SLURM_NODEID`` and ``SLURM_STEP_NODELIST`` / ``SLURM_JOB_NODELIST``
+(compressed host list, e.g. ``gpu[03-05,9]``); the first host of the list is the rendezvous host.
+``MASTER_ADDR`` / ``MASTER_PORT`` override the host and the port (by default derived from
+``SLURM_JOB_ID``).
 
 Threads: N processes on one machine, each with PyTorch's default of one intra-op thread per
 core, oversubscribe the cores N times. Like torchrun, each process of a multi-process run gets
@@ -60,13 +61,16 @@ class SlurmJob:
 
 
 def slurm_job() -> SlurmJob | None:
-    """The SLURM job step this process is a task of, or None outside SLURM (or a 1-task step).
+    """The SLURM job step this process is a task of, or None outside a step (or in a 1-task step).
 
     Raises:
         ValueError: when the variables are inconsistent (the message names them).
     """
     env = os.environ
-    if "SLURM_PROCID" not in env or int(env.get("SLURM_NTASKS", "1")) <= 1:
+    # srun sets the step id in each task; a shell inside salloc / sbatch has the job's task count
+    # but is not one of its tasks.
+    in_step = "SLURM_STEP_ID" in env or "SLURM_STEPID" in env
+    if not in_step or "SLURM_PROCID" not in env or int(env.get("SLURM_NTASKS", "1")) <= 1:
         return None
     world_size = int(env["SLURM_NTASKS"])
     num_nodes = int(env.get("SLURM_NNODES") or env.get("SLURM_JOB_NUM_NODES") or 1)

@@ -15,7 +15,8 @@ launch_module = importlib.import_module("maskformer.engine.launch")  # the packa
 
 _SLURM_KEYS = ("SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_NNODES", "SLURM_NODEID",
                "SLURM_NTASKS_PER_NODE", "SLURM_JOB_NUM_NODES", "SLURM_STEP_NODELIST", "SLURM_JOB_NODELIST",
-               "SLURM_NODELIST", "SLURM_JOB_ID", "MASTER_ADDR", "MASTER_PORT")  # fmt: skip
+               "SLURM_NODELIST", "SLURM_JOB_ID", "SLURM_STEP_ID", "SLURM_STEPID", "MASTER_ADDR",
+               "MASTER_PORT")  # fmt: skip
 
 
 @pytest.fixture
@@ -43,11 +44,15 @@ def test_first_host_of_a_slurm_node_list(nodelist, host):
 def test_slurm_job_from_the_variables_of_a_two_node_step(slurm_env):
     assert slurm_job() is None  # outside SLURM
     slurm_env.setenv("SLURM_PROCID", "5")
+    slurm_env.setenv("SLURM_STEP_ID", "0")
     slurm_env.setenv("SLURM_NTASKS", "1")
     assert slurm_job() is None  # a one-task step is a plain single process
     for key, value in {"SLURM_NTASKS": "8", "SLURM_LOCALID": "1", "SLURM_NNODES": "2", "SLURM_NODEID": "1",
                        "SLURM_JOB_NODELIST": "gpu[03-04]", "SLURM_JOB_ID": "123456"}.items():  # fmt: skip
         slurm_env.setenv(key, value)
+    slurm_env.delenv("SLURM_STEP_ID")
+    assert slurm_job() is None  # a shell inside salloc / sbatch: not a task of an srun step
+    slurm_env.setenv("SLURM_STEP_ID", "0")
     job = slurm_job()
     assert job == SlurmJob(rank=5, world_size=8, local_rank=1, local_size=4, node_rank=1, num_nodes=2,
                            host="gpu03", port=15000 + 123456 % 20000)  # fmt: skip
@@ -86,8 +91,9 @@ def test_launch_env_url_needs_master_address(slurm_env):
 
 def test_one_slurm_task_per_node_spawns_the_node_processes(slurm_env):
     """``srun --ntasks-per-node=1 ... --num-gpus 4``: the node is the machine, its rank SLURM_NODEID."""
-    variables = {"SLURM_PROCID": "1", "SLURM_NTASKS": "2", "SLURM_NNODES": "2", "SLURM_NODEID": "1",
-                 "SLURM_LOCALID": "0", "SLURM_JOB_NODELIST": "gpu[03-04]", "SLURM_JOB_ID": "7"}  # fmt: skip
+    variables = {"SLURM_STEP_ID": "0", "SLURM_PROCID": "1", "SLURM_NTASKS": "2", "SLURM_NNODES": "2",
+                 "SLURM_NODEID": "1", "SLURM_LOCALID": "0", "SLURM_JOB_NODELIST": "gpu[03-04]",
+                 "SLURM_JOB_ID": "7"}  # fmt: skip
     for key, value in variables.items():
         slurm_env.setenv(key, value)
     spawned = {}

@@ -143,8 +143,8 @@ def _slurm_launch(own: tuple[str, Path], out: Path, *opts: str, flags: tuple[str
     procs = []
     for rank in (0, 1):
         env = _env(root) | {
-            "SLURM_JOB_ID": "4242", "SLURM_PROCID": str(rank), "SLURM_LOCALID": str(rank),
-            "SLURM_NTASKS": "2", "SLURM_NNODES": "1", "SLURM_NODEID": "0",
+            "SLURM_JOB_ID": "4242", "SLURM_STEP_ID": "0", "SLURM_PROCID": str(rank),
+            "SLURM_LOCALID": str(rank), "SLURM_NTASKS": "2", "SLURM_NNODES": "1", "SLURM_NODEID": "0",
             "SLURM_JOB_NODELIST": "127.0.0.1", "MASTER_PORT": port,
         }  # fmt: skip
         command = ["tools/train_net.py", "--config-file", str(config), *flags, *TINY_OPTS]
