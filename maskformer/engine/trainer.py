@@ -187,7 +187,8 @@ class Trainer(TrainerBase):
             CommonMetricPrinter(
                 self.max_iter,
                 ims_per_batch=self.cfg.SOLVER.IMS_PER_BATCH,
-                eval_period=self.cfg.TEST.EVAL_PERIOD,
+                # None: no test dataset, so no evaluation for the ETA to wait for.
+                eval_period=self.cfg.TEST.EVAL_PERIOD if self.cfg.DATASETS.TEST else None,
             ),
             JSONWriter(os.path.join(output_dir, "metrics.json")),
         ]
