@@ -134,3 +134,23 @@ def test_resumed_writers_replace_the_interrupted_tail(tmp_path):
     writer.close()
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert [(m["iteration"], m["a"]) for m in lines] == [(0, 0.0), (1, 0.0), (2, 0.0), (3, 0.0), (4, 1.0)]
+
+
+def test_resumed_tensorboard_run_hides_the_interrupted_tail(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    writer = TensorboardXWriter(str(tmp_path))
+    with EventStorage() as storage:
+        for value in range(6):
+            storage.put_scalar("a", float(value), smoothing_hint=False)
+            writer.write()
+            storage.step()
+    writer.close()
+    writer = TensorboardXWriter(str(tmp_path))  # resumed from the checkpoint of iteration 2
+    with EventStorage(start_iter=3) as storage:
+        storage.put_scalar("a", 30.0, smoothing_hint=False)
+        writer.write()
+    writer.close()
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    assert [(e.step, e.value) for e in events.Scalars("a")] == [(0, 0.0), (1, 1.0), (2, 2.0), (3, 30.0)]
