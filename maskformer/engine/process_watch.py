@@ -91,7 +91,9 @@ def explain_timeout(error: BaseException, timeout: datetime.timedelta) -> Runtim
     Call it on every rank whose collective failed; it waits up to ``min(timeout, 60 s)`` for the
     other ranks' reports.
     """
-    if not dist.is_initialized() or "timed out" not in str(error).lower():
+    # Collective timeouts are RuntimeErrors (DistBackendError is one); a download's timeout is not.
+    collective = isinstance(error, RuntimeError) and "timed out" in str(error).lower()
+    if not collective or not dist.is_initialized():
         return None
     rank, world_size = dist.get_rank(), dist.get_world_size()
     hung = unresponsive_ranks(rank, world_size, min(timeout, datetime.timedelta(seconds=60)))
