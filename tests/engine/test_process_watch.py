@@ -10,6 +10,7 @@ import time
 import pytest
 
 from maskformer.engine import launch
+from maskformer.engine.process_watch import explain_timeout
 from maskformer.utils import comm
 
 LAUNCHER = textwrap.dedent(
@@ -84,3 +85,10 @@ def test_a_hung_rank_ends_the_job_after_the_timeout_naming_it():
     with pytest.raises(Exception, match=expected):
         launch(_hung_rank_one, 2, dist_url="auto", timeout=datetime.timedelta(seconds=3))
     assert time.monotonic() - start < 100
+
+
+def test_only_timed_out_collectives_are_explained():
+    minute = datetime.timedelta(minutes=1)
+    assert explain_timeout(OSError("<urlopen error timed out>"), minute) is None  # a download
+    assert explain_timeout(RuntimeError("shape mismatch"), minute) is None
+    assert explain_timeout(RuntimeError("Timed out waiting 60000ms for recv"), minute) is None  # no group
