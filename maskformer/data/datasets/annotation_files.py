@@ -74,13 +74,13 @@ def read_annotation_json(path: str) -> Any:
 def unsafe_name(name: Any) -> str | None:
     """Why ``name`` may not be used as a file name under a dataset root, or None when it is safe."""
     if not isinstance(name, str) or not name:
-        return f"file name {name!r} is not a non-empty string"
+        return f"file_name {name!r} is not a non-empty string"
     if "\0" in name:
-        return f"file name {name!r} contains a NUL character"
+        return f"file_name {name!r} contains a NUL character"
     if os.path.isabs(name):
-        return f"file name '{name}' is an absolute path"
+        return f"file_name '{name}' is an absolute path"
     if os.path.normpath(name).split(os.sep)[0] == "..":
-        return f"file name '{name}' leads out of its folder ('..')"
+        return f"file_name '{name}' leads out of its folder ('..')"
     return None
 
 
