@@ -33,15 +33,15 @@ from maskformer.structures import Instances
 NUM_MASKS = 6
 
 
-def make_batch(batch: int, height: int, width: int):
+def make_batch(batch: int, height: int, width: int, num_masks: int = NUM_MASKS):
     """uint8 images, per-image class ids and bool masks (random axis-aligned blobs)."""
     gen = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (batch, 3, height, width), dtype=torch.uint8, generator=gen)
     labels, masks = [], []
     for _ in range(batch):
-        labels.append(torch.randint(0, 133, (NUM_MASKS,), generator=gen))
-        m = torch.zeros(NUM_MASKS, height, width, dtype=torch.bool)
-        for i in range(NUM_MASKS):
+        labels.append(torch.randint(0, 133, (num_masks,), generator=gen))
+        m = torch.zeros(num_masks, height, width, dtype=torch.bool)
+        for i in range(num_masks):
             y0, x0 = (int(v) for v in torch.randint(0, height // 2, (2,), generator=gen))
             m[i, y0 : y0 + height // 3, x0 : x0 + width // 3] = True
         masks.append(m)

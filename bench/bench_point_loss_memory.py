@@ -7,7 +7,7 @@ predictions with deep supervision, 12544 points) takes one training step on ``--
 RSS during the step. The paper measures GPU memory at 1024x1024 LSJ crops (18G vs 6G); the ratio
 is what carries over.
 
-Usage: ``python bench/bench_point_loss_memory.py [--size 512x512] [--batch 1] [--threads 2]``
+Usage: ``python bench/bench_point_loss_memory.py [--size 1024x1024] [--batch 1] [--masks 16] [--threads 2]``
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ CONFIG = (
 ROWS = {("mask", "mask"): "18G", ("mask", "point"): "6G", ("point", "mask"): "18G", ("point", "point"): "6G"}
 
 
-def worker(matching: str, loss: str, batch: int, height: int, width: int, threads: int) -> None:
+def worker(matching: str, loss: str, batch: int, height: int, width: int, masks: int, threads: int) -> None:
     """Prints the peak-RSS growth (MB) of one training step with the given Table 5 row."""
     torch.set_num_threads(threads)
     register_builtin_datasets()
@@ -42,7 +42,7 @@ def worker(matching: str, loss: str, batch: int, height: int, width: int, thread
     cfg.MODEL.MASK_FORMER.MATCHING_ON_POINTS = matching == "point"
     cfg.MODEL.MASK_FORMER.LOSS_ON_POINTS = loss == "point"
     model = build_model(cfg).train()
-    images, labels, masks = make_batch(batch, height, width)
+    images, labels, blobs = make_batch(batch, height, width, masks)
     labels = [c % cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES for c in labels]
     inputs = [
         {
@@ -51,7 +51,7 @@ def worker(matching: str, loss: str, batch: int, height: int, width: int, thread
             "width": width,
             "instances": Instances((height, width), gt_classes=c, gt_masks=m),
         }
-        for img, c, m in zip(images, labels, masks)
+        for img, c, m in zip(images, labels, blobs)
     ]
     reset_peak_rss()
     before = current_rss_mb()
@@ -61,17 +61,19 @@ def worker(matching: str, loss: str, batch: int, height: int, width: int, thread
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", default="512x512")
+    parser.add_argument("--size", default="1024x1024")
     parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--masks", type=int, default=16, help="target masks per image")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--worker", nargs=2, choices=["mask", "point"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     height, width = (int(v) for v in args.size.split("x"))
     if args.worker:
-        worker(*args.worker, args.batch, height, width, args.threads)
+        worker(*args.worker, args.batch, height, width, args.masks, args.threads)
         return
-    print(f"threads={args.threads} batch={args.batch}x{args.size}; {load_note()}")
-    common = ["--size", args.size, "--batch", str(args.batch), "--threads", str(args.threads)]
+    print(f"threads={args.threads} batch={args.batch}x{args.size}, {args.masks} masks; {load_note()}")
+    common = ["--size", args.size, "--batch", str(args.batch), "--masks", str(args.masks)]
+    common += ["--threads", str(args.threads)]
     growth = {row: run_isolated(__file__, ["--worker", *row, *common])["peak_growth_mb"] for row in ROWS}
     base = growth[("point", "point")]
     print("| matching | loss | peak RSS growth (MB) | vs point/point | paper |")
