@@ -443,6 +443,10 @@ _C.MODEL.MASK_FORMER.TEST.SEM_SEG_POSTPROCESSING_BEFORE_INFERENCE = False
 _C.MODEL.MASK_FORMER.TEST.SEMANTIC_INFERENCE_METHOD = "probabilistic"
 # [project] Instance results: drop predictions whose score is not above this.
 _C.MODEL.MASK_FORMER.TEST.INSTANCE_SCORE_THRESH = 0.0
+# [project] Panoptic inference: "mask_former" (the papers' procedure) or "detr" (DETR's
+# post-processing: threshold 0.85, arg-max of the mask logits, segments of <= 4 pixels dropped;
+# MaskFormer Table 3's "MaskFormer (DETR)" row).
+_C.MODEL.MASK_FORMER.TEST.PANOPTIC_PROCEDURE = "mask_former"
 
 # -----------------------------------------------------------------------------
 # INPUT

@@ -1,5 +1,6 @@
 """Inference: pure functions from mask classification outputs to semantic / panoptic / instance."""
 
+from .detr_panoptic import detr_panoptic_inference
 from .instance import instance_inference
 from .panoptic import panoptic_inference
 from .postprocess import sem_seg_postprocess
@@ -8,6 +9,7 @@ from .tta import SemanticSegmentorWithTTA
 
 __all__ = [
     "SemanticSegmentorWithTTA",
+    "detr_panoptic_inference",
     "instance_inference",
     "panoptic_inference",
     "sem_seg_postprocess",

@@ -10,6 +10,7 @@ from torch import nn
 
 from maskformer.config import configurable
 from maskformer.inference import (
+    detr_panoptic_inference,
     instance_inference,
     panoptic_inference,
     sem_seg_postprocess,
@@ -27,6 +28,8 @@ __all__ = ["MaskFormer"]
 # The transformer decoder is what tells the two official model families apart here: configs with
 # one of these are MaskFormer (v1) models, all others Mask2Former models (see `panoptic_clip_to_mask`).
 MASKFORMER_V1_DECODERS = frozenset({"StandardTransformerDecoder"})
+# ``MODEL.MASK_FORMER.TEST.PANOPTIC_PROCEDURE``: the papers' procedure, or DETR's (MaskFormer Table 3).
+PANOPTIC_PROCEDURES = ("mask_former", "detr")
 
 
 @META_ARCH_REGISTRY.register()
@@ -60,6 +63,8 @@ class MaskFormer(SegmentationModel):
             True, so the semantic result is then also computed from the resized logits.
         test_topk_per_image: instance top-k over queries x classes.
         instance_score_thresh: drop instances scoring below this.
+        panoptic_procedure: ``"mask_former"`` (the papers' panoptic inference) or ``"detr"``
+            (DETR's post-processing, MaskFormer Table 3's "MaskFormer (DETR)" row).
     """
 
     needs_criterion = True
@@ -85,8 +90,15 @@ class MaskFormer(SegmentationModel):
         sem_seg_postprocess_before_inference: bool = False,
         test_topk_per_image: int = 100,
         instance_score_thresh: float = 0.0,
+        panoptic_procedure: str = "mask_former",
     ) -> None:
         super().__init__(backbone, pixel_mean, pixel_std, size_divisibility)
+        if panoptic_procedure not in PANOPTIC_PROCEDURES:
+            raise ValueError(
+                f"MODEL.MASK_FORMER.TEST.PANOPTIC_PROCEDURE={panoptic_procedure!r}: choose one of "
+                f"{list(PANOPTIC_PROCEDURES)}."
+            )
+        self.panoptic_procedure = panoptic_procedure
         self.sem_seg_head = sem_seg_head
         self.criterion = criterion
         if thing_ids is None and panoptic_on:
@@ -138,6 +150,7 @@ class MaskFormer(SegmentationModel):
             "sem_seg_postprocess_before_inference": mf.TEST.SEM_SEG_POSTPROCESSING_BEFORE_INFERENCE,
             "test_topk_per_image": cfg.TEST.DETECTIONS_PER_IMAGE,
             "instance_score_thresh": mf.TEST.INSTANCE_SCORE_THRESH,
+            "panoptic_procedure": mf.TEST.PANOPTIC_PROCEDURE,
         }
 
     def forward(self, batched_inputs: list[dict]) -> dict[str, torch.Tensor] | list[dict]:
@@ -210,7 +223,9 @@ class MaskFormer(SegmentationModel):
             if not resize_first:
                 scores = sem_seg_postprocess(scores, image_size, *out_size)
             result["sem_seg"] = scores
-        if self.panoptic_on:
+        if self.panoptic_on and self.panoptic_procedure == "detr":
+            result["panoptic_seg"] = detr_panoptic_inference(mask_cls, mask_pred, self.thing_ids)
+        elif self.panoptic_on:
             result["panoptic_seg"] = panoptic_inference(
                 mask_cls,
                 mask_pred,
