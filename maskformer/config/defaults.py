@@ -393,8 +393,14 @@ _C.MODEL.MASK_FORMER.DECODER_DROPOUT = 0.0
 # predictions upsampled to the target size). TRAIN_NUM_POINTS 0 means full masks for both.
 _C.MODEL.MASK_FORMER.MATCHING_ON_POINTS = True
 _C.MODEL.MASK_FORMER.LOSS_ON_POINTS = True
-# [project] Matcher: "HungarianMatcher", or "FixedMatcher" (ablation: N = K, query i <-> class i).
+# [project] Matcher: "HungarianMatcher", "FixedMatcher" (ablation: N = K, query i <-> class i) or
+# "BoxHungarianMatcher" (MaskFormer Table 5: DETR's class + L1 + GIoU box costs; needs BOX_HEAD).
 _C.MODEL.MASK_FORMER.MATCHER = "HungarianMatcher"
+# [project] MaskFormer Table 5: a DETR box head on the standard decoder (pred_boxes), trained with
+# DETR's L1 and GIoU losses (weights BOX_L1_WEIGHT, BOX_GIOU_WEIGHT) against the masks' boxes.
+_C.MODEL.MASK_FORMER.BOX_HEAD = False
+_C.MODEL.MASK_FORMER.BOX_L1_WEIGHT = 5.0
+_C.MODEL.MASK_FORMER.BOX_GIOU_WEIGHT = 2.0
 # Attention heads of the transformer decoder (and of the MaskFormer transformer encoder).
 _C.MODEL.MASK_FORMER.NHEADS = 8
 # Dropout in the transformer.

@@ -16,10 +16,11 @@ from torch import nn
 
 from ..config import configurable
 from ..registry import Registry
+from .box_losses import pairwise_box_costs, target_boxes
 from .losses import MaskLoss, build_mask_loss, pairwise_dice_loss
 from .point_sampling import point_sample, random_point_coords
 
-__all__ = ["MATCHER_REGISTRY", "FixedMatcher", "HungarianMatcher", "build_matcher"]
+__all__ = ["MATCHER_REGISTRY", "BoxHungarianMatcher", "FixedMatcher", "HungarianMatcher", "build_matcher"]
 
 MATCHER_REGISTRY = Registry("MATCHER")
 MATCHER_REGISTRY.__doc__ = "Prediction <-> target matchers, chosen by MODEL.MASK_FORMER.MATCHER."
@@ -221,6 +222,56 @@ class FixedMatcher(nn.Module):
                 )
             pred_idx, order = labels.sort()
             indices.append((pred_idx, order))
+        return indices
+
+
+@MATCHER_REGISTRY.register()
+class BoxHungarianMatcher(nn.Module):
+    """DETR's matching by boxes (MaskFormer Table 5, "by box"): class + L1 + GIoU costs.
+
+    ``C = cost_class * (-softmax(logits)[q, label_n]) + cost_bbox * |b_q - b_n|_1
+    + cost_giou * (-GIoU(b_q, b_n))`` with normalised ``(cx, cy, w, h)`` boxes; the target boxes
+    are the tight boxes of the target masks. Needs ``pred_boxes`` (``MODEL.MASK_FORMER.BOX_HEAD``).
+
+    Args:
+        cost_class: weight of the classification cost.
+        cost_bbox: weight of the L1 box cost (DETR: 5).
+        cost_giou: weight of the GIoU cost (DETR: 2).
+    """
+
+    @configurable
+    def __init__(self, cost_class: float = 1.0, cost_bbox: float = 5.0, cost_giou: float = 2.0) -> None:
+        super().__init__()
+        self.cost_class, self.cost_bbox, self.cost_giou = cost_class, cost_bbox, cost_giou
+
+    @classmethod
+    def from_config(cls, cfg) -> dict:
+        mf = cfg.MODEL.MASK_FORMER
+        if not mf.BOX_HEAD:
+            raise ValueError(
+                "MODEL.MASK_FORMER.MATCHER='BoxHungarianMatcher' matches by predicted boxes: set "
+                "MODEL.MASK_FORMER.BOX_HEAD True."
+            )
+        return {"cost_class": mf.CLASS_WEIGHT, "cost_bbox": mf.BOX_L1_WEIGHT, "cost_giou": mf.BOX_GIOU_WEIGHT}
+
+    @torch.no_grad()
+    def forward(
+        self, outputs: dict[str, torch.Tensor], targets: list[dict[str, torch.Tensor]], generator=None
+    ) -> Indices:
+        """Same contract as ``HungarianMatcher.forward``; needs ``outputs["pred_boxes"]`` ``[B, Q, 4]``."""
+        indices = []
+        with torch.autocast(device_type=outputs["pred_logits"].device.type, enabled=False):
+            for b, target in enumerate(targets):
+                labels = target["labels"]
+                if len(labels) == 0:
+                    empty = torch.zeros(0, dtype=torch.int64)
+                    indices.append((empty, empty.clone()))
+                    continue
+                logits, boxes = outputs["pred_logits"][b].float(), outputs["pred_boxes"][b].float()
+                l1, giou = pairwise_box_costs(boxes, target_boxes(target["masks"]).to(boxes))
+                cost_class = -logits.softmax(-1)[:, labels.to(logits.device)]
+                cost = self.cost_class * cost_class + self.cost_bbox * l1 - self.cost_giou * giou
+                indices.append(_solve(cost.cpu()))
         return indices
 
 

@@ -10,6 +10,9 @@ computes
   the target size, MaskFormer) or on ``num_points`` points per mask chosen by uncertainty-based
   importance sampling (Mask2Former);
 
+- ``loss_bbox`` and ``loss_giou`` on the matched pairs when the decoder predicts boxes (DETR's L1
+  and GIoU losses against the masks' tight boxes; MaskFormer Table 5's matching by box);
+
 normalised by the number of target masks in the batch (averaged over processes, clamped >= 1).
 Auxiliary layers (``outputs["aux_outputs"][i]``) give ``loss_ce_i``, ... (deep supervision).
 Every returned loss is already multiplied by its weight; a loss whose key is absent from
@@ -26,13 +29,18 @@ from torch import nn
 
 from ..config import configurable
 from ..utils import comm
+from .box_losses import box_losses, target_boxes
 from .losses import MaskLoss, build_mask_loss, dice_loss
 from .matcher import Indices, build_matcher
 from .point_sampling import calculate_uncertainty, get_uncertain_point_coords_with_randomness, point_sample
 
 __all__ = ["SetCriterion", "make_weight_dict"]
 
-_LOSS_KEYS = {"labels": ("loss_ce",), "masks": ("loss_mask", "loss_dice")}
+_LOSS_KEYS = {
+    "labels": ("loss_ce",),
+    "masks": ("loss_mask", "loss_dice"),
+    "boxes": ("loss_bbox", "loss_giou"),
+}
 
 
 def make_weight_dict(
@@ -41,6 +49,7 @@ def make_weight_dict(
     dice_weight: float,
     deep_supervision: bool = True,
     num_aux_layers: int = 0,
+    box_weights: tuple[float, float] | None = None,
 ) -> dict[str, float]:
     """Loss weights keyed by loss name, with ``_i`` copies for the auxiliary layers.
 
@@ -51,11 +60,14 @@ def make_weight_dict(
         deep_supervision: whether auxiliary layers are supervised.
         num_aux_layers: number of auxiliary predictions (``DEC_LAYERS - 1`` for both MaskFormer
             and Mask2Former configs).
+        box_weights: weights of ``loss_bbox`` and ``loss_giou`` (models with a box head), or None.
 
     Returns:
         ``{"loss_ce": w, "loss_mask": w, "loss_dice": w, "loss_ce_0": w, ...}``.
     """
     base = {"loss_ce": class_weight, "loss_mask": mask_weight, "loss_dice": dice_weight}
+    if box_weights is not None:
+        base.update(loss_bbox=box_weights[0], loss_giou=box_weights[1])
     weights = dict(base)
     if deep_supervision:
         for i in range(num_aux_layers):
@@ -71,7 +83,7 @@ class SetCriterion(nn.Module):
         matcher: module mapping ``(outputs, targets)`` to per-image ``(pred_idx, tgt_idx)``.
         weight_dict: loss name (``loss_ce``, ``loss_mask_3``, ...) -> weight.
         eos_coef: classification weight of the "no object" class.
-        losses: which losses to compute, among ``"labels"`` and ``"masks"``.
+        losses: which losses to compute, among ``"labels"``, ``"masks"`` and ``"boxes"``.
         num_points: points per mask for the mask losses; 0 = full masks.
         oversample_ratio: candidate points per kept point for importance sampling.
         importance_sample_ratio: fraction of points chosen by uncertainty.
@@ -116,14 +128,17 @@ class SetCriterion(nn.Module):
     @classmethod
     def from_config(cls, cfg) -> dict:
         mf = cfg.MODEL.MASK_FORMER
+        box_weights = (mf.BOX_L1_WEIGHT, mf.BOX_GIOU_WEIGHT) if mf.BOX_HEAD else None
         weight_dict = make_weight_dict(
-            mf.CLASS_WEIGHT, mf.MASK_WEIGHT, mf.DICE_WEIGHT, mf.DEEP_SUPERVISION, mf.DEC_LAYERS - 1
-        )
+            mf.CLASS_WEIGHT, mf.MASK_WEIGHT, mf.DICE_WEIGHT, mf.DEEP_SUPERVISION, mf.DEC_LAYERS - 1,
+            box_weights,
+        )  # fmt: skip
         return {
             "num_classes": cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
             "matcher": build_matcher(cfg),
             "weight_dict": weight_dict,
             "eos_coef": mf.NO_OBJECT_WEIGHT,
+            "losses": ("labels", "masks", "boxes") if mf.BOX_HEAD else ("labels", "masks"),
             "num_points": mf.TRAIN_NUM_POINTS if mf.LOSS_ON_POINTS else 0,
             "oversample_ratio": mf.OVERSAMPLE_RATIO,
             "importance_sample_ratio": mf.IMPORTANCE_SAMPLE_RATIO,
@@ -144,6 +159,20 @@ class SetCriterion(nn.Module):
         # cross_entropy wants the class dimension second: [B, Q, K+1] -> [B, K+1, Q]
         loss_ce = F.cross_entropy(logits.transpose(1, 2), target_classes, self.empty_weight)
         return {"loss_ce": loss_ce}
+
+    def loss_boxes(
+        self, outputs: dict, targets: list[dict], indices: Indices, num_masks: float, generator=None
+    ) -> dict[str, torch.Tensor]:
+        """L1 and GIoU losses of the matched boxes, ``{"loss_bbox", "loss_giou"}``."""
+        batch_idx, src_idx = _src_permutation(indices)
+        pred = outputs["pred_boxes"][batch_idx, src_idx].float()  # [M, 4]
+        if len(pred) == 0:
+            zero = outputs["pred_boxes"].sum() * 0.0
+            return {"loss_bbox": zero, "loss_giou": zero.clone()}
+        target = torch.cat(
+            [target_boxes(t["masks"][tgt.to(t["masks"].device)]) for t, (_, tgt) in zip(targets, indices)]
+        ).to(pred)
+        return box_losses(pred, target, num_masks)
 
     def loss_masks(
         self, outputs: dict, targets: list[dict], indices: Indices, num_masks: float, generator=None
@@ -216,7 +245,7 @@ class SetCriterion(nn.Module):
         self._check_labels(targets)
         num_masks = self.num_target_masks(targets, outputs["pred_logits"].device)
         layers = [("", outputs)] + [(f"_{i}", aux) for i, aux in enumerate(outputs.get("aux_outputs", []))]
-        loss_fns = {"labels": self.loss_labels, "masks": self.loss_masks}
+        loss_fns = {"labels": self.loss_labels, "masks": self.loss_masks, "boxes": self.loss_boxes}
         result = {}
         for suffix, layer_outputs in layers:
             wanted = [

@@ -145,6 +145,8 @@ def expected_loss_keys(cfg) -> set[str]:
     if head == "PerPixelBaselineHead":
         return {"loss_sem_seg"}
     base = ["loss_sem_seg"] if head == "PerPixelBaselinePlusHead" else ["loss_ce", "loss_mask", "loss_dice"]
+    if cfg.MODEL.MASK_FORMER.BOX_HEAD:  # MaskFormer Table 5's box head adds DETR's box losses
+        base += ["loss_bbox", "loss_giou"]
     aux = cfg.MODEL.MASK_FORMER.DEC_LAYERS - 1 if cfg.MODEL.MASK_FORMER.DEEP_SUPERVISION else 0
     return set(base) | {f"{key}_{i}" for key in base for i in range(aux)}
 

@@ -174,6 +174,8 @@ def _check_mask_former(model: torch.nn.Module, cfg) -> None:
     assert criterion.num_classes == num_classes
     assert model.criterion.weight_dict == criterion.weight_dict
     final = {"loss_ce": mf.CLASS_WEIGHT, "loss_mask": mf.MASK_WEIGHT, "loss_dice": mf.DICE_WEIGHT}
+    if mf.BOX_HEAD:  # MaskFormer Table 5's box head: DETR's box losses too
+        final.update(loss_bbox=mf.BOX_L1_WEIGHT, loss_giou=mf.BOX_GIOU_WEIGHT)
     if isinstance(predictor, StandardTransformerDecoder):
         assert mf.CLASS_WEIGHT == 1.0  # MaskFormer's class weight was fixed; CLASS_WEIGHT is Mask2Former's
     aux = (

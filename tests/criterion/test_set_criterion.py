@@ -186,7 +186,7 @@ def test_losses_fall_when_optimising_free_predictions(mask_loss, num_points):
 
 def test_unknown_loss_name():
     with pytest.raises(ValueError, match="Unknown losses"):
-        _criterion(losses=("labels", "boxes"))
+        _criterion(losses=("labels", "contours"))
 
 
 def test_build_criterion_from_config():

@@ -40,6 +40,8 @@ class StandardTransformerDecoder(nn.Module):
         deep_supervision: return the predictions of intermediate layers as ``aux_outputs``.
         mask_dim: per-pixel embedding width of ``mask_features``.
         enforce_input_project: add the 1x1 ``input_proj`` even when ``in_channels == hidden_dim``.
+        box_head: also predict a box per query (``bbox_embed``, DETR's 3-layer MLP + sigmoid:
+            normalised ``(cx, cy, w, h)`` in ``pred_boxes``), for MaskFormer Table 5's matching by box.
     """
 
     @configurable
@@ -60,6 +62,7 @@ class StandardTransformerDecoder(nn.Module):
         deep_supervision: bool,
         mask_dim: int,
         enforce_input_project: bool,
+        box_head: bool = False,
     ) -> None:
         super().__init__()
         self.mask_classification = mask_classification
@@ -84,6 +87,7 @@ class StandardTransformerDecoder(nn.Module):
         if mask_classification:
             self.class_embed = nn.Linear(hidden_dim, num_classes + 1)
         self.mask_embed = MLP(hidden_dim, hidden_dim, mask_dim, 3)
+        self.bbox_embed = MLP(hidden_dim, hidden_dim, 4, 3) if box_head else None
 
     @classmethod
     def from_config(cls, cfg, in_channels: int, mask_classification: bool = True) -> dict:
@@ -103,6 +107,7 @@ class StandardTransformerDecoder(nn.Module):
             "deep_supervision": mf.DEEP_SUPERVISION,
             "mask_dim": cfg.MODEL.SEM_SEG_HEAD.MASK_DIM,
             "enforce_input_project": mf.ENFORCE_INPUT_PROJ,
+            "box_head": mf.BOX_HEAD,
         }
 
     def forward(
@@ -117,8 +122,8 @@ class StandardTransformerDecoder(nn.Module):
 
         Returns:
             ``pred_logits`` ``[B, Q, K+1]`` (if mask_classification), ``pred_masks``
-            ``[B, Q, H/4, W/4]``, ``aux_outputs``: the same per intermediate layer (empty
-            without deep supervision).
+            ``[B, Q, H/4, W/4]``, ``pred_boxes`` ``[B, Q, 4]`` (with the box head),
+            ``aux_outputs``: the same per intermediate layer (empty without deep supervision).
         """
         if mask is not None:
             mask = F.interpolate(mask[None].float(), size=x.shape[-2:]).to(torch.bool)[0]
@@ -139,15 +144,19 @@ class StandardTransformerDecoder(nn.Module):
             hs = hs[-1:]
         masks = torch.einsum("lbqc,bchw->lbqhw", self.mask_embed(hs), mask_features)
         logits = self.class_embed(hs) if self.mask_classification else None
-        per_layer = [self._prediction(logits, masks, i) for i in range(hs.shape[0])]
+        boxes = self.bbox_embed(hs).sigmoid() if self.bbox_embed is not None else None
+        per_layer = [self._prediction(logits, masks, boxes, i) for i in range(hs.shape[0])]
         out = per_layer[-1]
         out["aux_outputs"] = per_layer[:-1]
         return out
 
+    @staticmethod
     def _prediction(
-        self, logits: torch.Tensor | None, masks: torch.Tensor, layer: int
+        logits: torch.Tensor | None, masks: torch.Tensor, boxes: torch.Tensor | None, layer: int
     ) -> dict[str, torch.Tensor]:
         out = {"pred_masks": masks[layer]}
         if logits is not None:
             out["pred_logits"] = logits[layer]
+        if boxes is not None:
+            out["pred_boxes"] = boxes[layer]
         return out
