@@ -4,15 +4,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 from m2f_hf_pair import tiny_m2f_cfg
-from tiny_maskformer import THING_IDS, batch
+from tiny_maskformer import THING_IDS, batch, decoder_levels, tiny_masked_decoder
 
 from maskformer.modeling import build_model
 from maskformer.modeling.transformer_decoder.layers import CrossAttentionLayer
-from maskformer.modeling.transformer_decoder.masked_attention import (
-    FEATURE_SCHEDULES,
-    MultiScaleMaskedTransformerDecoder,
-    masked_attention_mask,
-)
+from maskformer.modeling.transformer_decoder.masked_attention import FEATURE_SCHEDULES, masked_attention_mask
 from maskformer.modeling.transformer_decoder.query_attention import (
     QUERY_ATTENTIONS,
     background_blocks,
@@ -22,32 +18,14 @@ from maskformer.modeling.transformer_decoder.query_attention import (
 
 
 def _decoder(**kw):
-    return MultiScaleMaskedTransformerDecoder(
-        16,
-        num_classes=3,
-        hidden_dim=16,
-        num_queries=5,
-        nheads=2,
-        dim_feedforward=32,
-        dec_layers=6,
-        pre_norm=False,
-        mask_dim=16,
-        enforce_input_project=False,
-        **kw,
-    ).eval()
-
-
-def _levels(batch=2, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    x = [torch.randn(batch, 16, h, w, generator=gen) for h, w in [(2, 3), (4, 6), (8, 12)]]
-    return x, torch.randn(batch, 16, 16, 24, generator=gen)
+    return tiny_masked_decoder(dec_layers=6, **kw).eval()
 
 
 def _memory_lengths(decoder) -> list[int]:
     seen = []
     for layer in decoder.transformer_cross_attention_layers:
         layer.register_forward_hook(lambda mod, args, out: seen.append(args[1].shape[0]))
-    decoder(*_levels())
+    decoder(*decoder_levels())
     return seen
 
 
@@ -122,14 +100,14 @@ def test_standard_cross_attention_has_no_mask_and_smca_a_float_prior(variant, ch
     decoder.transformer_cross_attention_layers[0].register_forward_hook(
         lambda mod, args, kwargs, out: seen.append(kwargs.get("memory_mask")), with_kwargs=True
     )
-    decoder(*_levels())
+    decoder(*decoder_levels())
     assert check(seen[0])
 
 
 def test_zero_initialised_query_features():
     decoder = _decoder(learnable_query_features=False)
     assert "query_feat.weight" not in decoder.state_dict()
-    out = decoder(*_levels())
+    out = decoder(*decoder_levels())
     first = out["aux_outputs"][0]["pred_logits"]
     # Zero features: LayerNorm gives its bias for every query, so every query predicts the same.
     torch.testing.assert_close(first, first[:, :1].expand_as(first))
@@ -141,7 +119,7 @@ def test_self_attention_first_changes_the_order(cross_first, expected):
     order = []
     decoder.transformer_cross_attention_layers[0].register_forward_hook(lambda *a: order.append("cross"))
     decoder.transformer_self_attention_layers[0].register_forward_hook(lambda *a: order.append("self"))
-    decoder(*_levels())
+    decoder(*decoder_levels())
     assert order[:2] == expected
 
 

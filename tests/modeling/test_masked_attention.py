@@ -3,6 +3,7 @@
 import pytest
 import torch
 from m2f_hf_pair import tiny_m2f_cfg
+from tiny_maskformer import decoder_levels, tiny_masked_decoder
 from torch import nn
 
 from maskformer.config import get_cfg
@@ -56,39 +57,18 @@ def test_masked_cross_attention_weights_are_zero_outside_the_mask():
     torch.testing.assert_close(weights.sum(-1), torch.ones(2))
 
 
-def _tiny_decoder(dec_layers=9):
-    return MultiScaleMaskedTransformerDecoder(
-        16,
-        num_classes=3,
-        hidden_dim=16,
-        num_queries=5,
-        nheads=2,
-        dim_feedforward=32,
-        dec_layers=dec_layers,
-        pre_norm=False,
-        mask_dim=16,
-        enforce_input_project=False,
-    )
-
-
-def _levels(batch=2, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    x = [torch.randn(batch, 16, h, w, generator=gen) for h, w in [(2, 3), (4, 6), (8, 12)]]
-    return x, torch.randn(batch, 16, 16, 24, generator=gen)
-
-
 def test_round_robin_levels_predictions_and_aux_outputs():
-    decoder = _tiny_decoder().eval()
+    decoder = tiny_masked_decoder().eval()
     seen = []
     for layer in decoder.transformer_cross_attention_layers:
         layer.register_forward_hook(lambda mod, args, out: seen.append(args[1].shape[0]))
-    x, mask_features = _levels()
+    x, mask_features = decoder_levels()
     out = decoder(x, mask_features)
     assert seen == [6, 24, 96] * 3  # strides 32, 16, 8, repeated
     assert out["pred_logits"].shape == (2, 5, 4) and out["pred_masks"].shape == (2, 5, 16, 24)
     assert len(out["aux_outputs"]) == 9  # learnable-query prediction + 8 of the 9 layers
     # The first prediction comes from the learnable queries alone: its logits ignore the image.
-    x2, mask_features2 = _levels(seed=1)
+    x2, mask_features2 = decoder_levels(seed=1)
     again = decoder(x2, mask_features2)
     torch.testing.assert_close(out["aux_outputs"][0]["pred_logits"], again["aux_outputs"][0]["pred_logits"])
     assert not torch.allclose(out["pred_logits"], again["pred_logits"])
@@ -106,13 +86,13 @@ def test_from_config_counts_the_query_prediction_as_a_layer():
 
 
 def test_attention_mask_follows_previous_prediction():
-    decoder = _tiny_decoder(dec_layers=2).eval()
+    decoder = tiny_masked_decoder(dec_layers=2).eval()
     masks_seen = []
     layer = decoder.transformer_cross_attention_layers[1]
     layer.register_forward_hook(
         lambda mod, args, kwargs, out: masks_seen.append(kwargs["memory_mask"]), with_kwargs=True
     )
-    x, mask_features = _levels()
+    x, mask_features = decoder_levels()
     out = decoder(x, mask_features)
     expected = masked_attention_mask(out["aux_outputs"][1]["pred_masks"], (4, 6))
     assert torch.equal(masks_seen[0], expected)

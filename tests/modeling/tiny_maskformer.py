@@ -3,6 +3,7 @@
 import torch
 
 from maskformer.config import get_cfg
+from maskformer.modeling.transformer_decoder.masked_attention import MultiScaleMaskedTransformerDecoder
 from maskformer.structures import Instances
 
 NUM_CLASSES = 4
@@ -69,3 +70,27 @@ def batch(sizes=((64, 64), (48, 56))):
             }
         )
     return inputs
+
+
+def tiny_masked_decoder(dec_layers: int = 9, **kwargs) -> MultiScaleMaskedTransformerDecoder:
+    """A 16-wide masked-attention decoder (5 queries, 3 classes) over :func:`decoder_levels` inputs."""
+    return MultiScaleMaskedTransformerDecoder(
+        16,
+        num_classes=3,
+        hidden_dim=16,
+        num_queries=5,
+        nheads=2,
+        dim_feedforward=32,
+        dec_layers=dec_layers,
+        pre_norm=False,
+        mask_dim=16,
+        enforce_input_project=False,
+        **kwargs,
+    )
+
+
+def decoder_levels(batch: int = 2, seed: int = 0) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Three 16-channel levels (strides 32, 16, 8 of a 64x96 image) and 16x24 mask features."""
+    gen = torch.Generator().manual_seed(seed)
+    x = [torch.randn(batch, 16, h, w, generator=gen) for h, w in [(2, 3), (4, 6), (8, 12)]]
+    return x, torch.randn(batch, 16, 16, 24, generator=gen)

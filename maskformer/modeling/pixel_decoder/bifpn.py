@@ -151,15 +151,8 @@ class BiFPNPixelDecoder(nn.Module):
     def forward_features(
         self, features: dict[str, torch.Tensor]
     ) -> tuple[torch.Tensor, None, list[torch.Tensor]]:
-        """Runs the BiFPN.
-
-        Args:
-            features: backbone maps by name, e.g. ``{"res2": [B, C2, H/4, W/4], ...}``.
-
-        Returns:
-            ``mask_features`` ``[B, mask_dim, H/4, W/4]``; None (no transformer encoder); the
-            outputs at strides 32, 16, 8 ``[B, conv_dim, ., .]``, lowest resolution first.
-        """
+        """Runs the BiFPN; the outputs follow the pixel decoder contract (``build.py``): stride-4
+        ``mask_features``, no encoder output, the stride 32, 16, 8 maps (``conv_dim`` wide)."""
         maps = [proj(features[name]) for name, proj in zip(self.in_features, self.input_proj)]
         for layer in self.layers:
             maps = layer(maps)
