@@ -4,8 +4,9 @@
 For each process count (``--procs 1 2``; without GPUs, 2 means two CPU processes over gloo) the
 script trains the tiny shapes config (training only) once without interruption, then
 ``--kills`` times: starts the same run in a fresh folder, kills its launcher with SIGKILL (as
-``kill -9`` would) at a random moment between the start of its setup and its final checkpoint, or
-while one of its checkpoints, chosen at random, is being written (every other kill),
+``kill -9`` would) at a random moment in the time span that the uninterrupted run took from its
+first to its final checkpoint, or while one of its checkpoints, chosen at random, is being written
+(every other kill),
 checks that no worker outlives the launcher, resumes with ``--resume`` to the end and compares the
 final weights bit for bit with the uninterrupted run. It prints one line per kill and a summary;
 the exit status is 0 when every resumed run matched and no worker was orphaned.
@@ -198,11 +199,9 @@ def _campaign(work: Path, procs: int, args: argparse.Namespace, env: dict) -> li
         sys.exit(
             f"The uninterrupted {procs}-process run failed (exit {rc}); see {work}/p{procs}_reference.log"
         )
-    # Random kills fall between the config dump (setup) and the final checkpoint.
-    window = (
-        (ref / "config.yaml").stat().st_mtime - start,
-        (ref / "model_final.pth").stat().st_mtime - start,
-    )
+    # Random kills fall between the first and the final checkpoint of the uninterrupted run.
+    first = min(p.stat().st_mtime for p in ref.glob("model_0*.pth"))
+    window = (first - start, (ref / "model_final.pth").stat().st_mtime - start)
     span = f"{window[0]:.1f}-{window[1]:.1f} s"
     print(f"{procs} proc | uninterrupted run: {duration:.1f} s, kills between {span}", flush=True)
     reference = torch.load(ref / "model_final.pth", map_location="cpu", weights_only=True)["model"]
