@@ -18,17 +18,35 @@ def _cfg(reference: int):
     return cfg
 
 
-def test_eight_process_recipe_on_two_processes(caplog):
+class _Records(logging.Handler):
+    """Collects one logger's records directly (the package logger may not propagate)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.text = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.text += record.getMessage() + "\n"
+
+
+def test_eight_process_recipe_on_two_processes():
     cfg = _cfg(8)
     cfg.freeze()
-    with caplog.at_level(logging.INFO, logger="maskformer.engine.auto_scale"):
+    records, log = _Records(), logging.getLogger("maskformer.engine.auto_scale")
+    log.addHandler(records)
+    level = log.level
+    log.setLevel(logging.INFO)
+    try:
         out = auto_scale_workers(cfg, 2)
+    finally:
+        log.removeHandler(records)
+        log.setLevel(level)
     s = out.SOLVER
     assert (s.IMS_PER_BATCH, s.MAX_ITER, s.WARMUP_ITERS, list(s.STEPS)) == (4, 20000, 40, [16000, 18000])
     assert s.BASE_LR == pytest.approx(0.025)
     assert (s.CHECKPOINT_PERIOD, out.TEST.EVAL_PERIOD, s.REFERENCE_WORLD_SIZE) == (4000, 20000, 2)
     assert out.is_frozen() and cfg.SOLVER.MAX_ITER == 5000  # the input is untouched
-    assert "IMS_PER_BATCH=4" in caplog.text and "MAX_ITER=20000" in caplog.text
+    assert "IMS_PER_BATCH=4" in records.text and "MAX_ITER=20000" in records.text
     assert auto_scale_workers(out, 2) is out  # already scaled
 
 
