@@ -48,10 +48,10 @@ def make_batch(batch: int, height: int, width: int, num_masks: int = NUM_MASKS):
     return images, labels, masks
 
 
-def steps(hf, ours, images, labels, masks):
-    """Zero-argument callables doing one training step of each model."""
+def model_inputs(images, labels, masks) -> list[dict]:
+    """Our model's training inputs: one dict per image with its ``Instances`` targets."""
     height, width = images.shape[-2:]
-    inputs = [
+    return [
         {
             "image": img,
             "height": height,
@@ -60,6 +60,11 @@ def steps(hf, ours, images, labels, masks):
         }
         for img, c, m in zip(images, labels, masks)
     ]
+
+
+def steps(hf, ours, images, labels, masks):
+    """Zero-argument callables doing one training step of each model."""
+    inputs = model_inputs(images, labels, masks)
     x = normalise(images)
     float_masks = [m.float() for m in masks]
     hf.train()

@@ -17,13 +17,12 @@ import json
 from pathlib import Path
 
 import torch
-from bench_m2f_train_step import make_batch
+from bench_m2f_train_step import make_batch, model_inputs
 from common import current_rss_mb, load_note, peak_rss_mb, reset_peak_rss, run_isolated
 
 from maskformer.config import get_cfg
 from maskformer.data import register_builtin_datasets
 from maskformer.modeling import build_model
-from maskformer.structures import Instances
 
 CONFIG = (
     Path(__file__).resolve().parents[1] / "configs/coco/instance-segmentation/maskformer2_R50_bs16_50ep.yaml"
@@ -44,15 +43,7 @@ def worker(matching: str, loss: str, batch: int, height: int, width: int, masks:
     model = build_model(cfg).train()
     images, labels, blobs = make_batch(batch, height, width, masks)
     labels = [c % cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES for c in labels]
-    inputs = [
-        {
-            "image": img,
-            "height": height,
-            "width": width,
-            "instances": Instances((height, width), gt_classes=c, gt_masks=m),
-        }
-        for img, c, m in zip(images, labels, blobs)
-    ]
+    inputs = model_inputs(images, labels, blobs)
     reset_peak_rss()
     before = current_rss_mb()
     sum(model(inputs).values()).backward()
