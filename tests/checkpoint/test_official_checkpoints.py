@@ -10,6 +10,7 @@ import pytest
 from maskformer.checkpoint.convert import align_state_dict_with_report
 from maskformer.checkpoint.formats import load_checkpoint_file
 from maskformer.config import get_cfg
+from maskformer.data import register_builtin_datasets
 from maskformer.modeling import build_model
 from maskformer.utils.analysis import skip_weight_init
 
@@ -27,6 +28,9 @@ KEY_FILE_CONFIGS = {
     "keys_mf_R50_coco_panoptic.txt": "maskformer/coco-panoptic/maskformer_panoptic_R50_bs64_554k.yaml",
 }
 
+
+# The models take their thing classes from the metadata of the configs' datasets (no files needed).
+register_builtin_datasets()
 
 def read_keys(path: Path) -> dict[str, tuple[int, ...]]:
     out = {}
