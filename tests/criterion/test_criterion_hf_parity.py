@@ -6,13 +6,11 @@ identically before both calls fixes the sampled points in both implementations.
 
 import os
 
-import pytest
 import torch
 
 from maskformer.criterion import HungarianMatcher, SetCriterion, make_weight_dict
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-transformers = pytest.importorskip("transformers")
 from transformers.models.mask2former import modeling_mask2former as m2f  # noqa: E402
 from transformers.models.maskformer import modeling_maskformer as mf  # noqa: E402
 

@@ -74,7 +74,6 @@ def test_console_printer_reports_training_state(caplog):
 
 
 def test_tensorboard_writer(tmp_path):
-    pytest.importorskip("tensorboard")
     writer = TensorboardXWriter(str(tmp_path))
     with EventStorage() as storage:
         storage.put_scalar("loss", 1.0)
@@ -136,7 +135,9 @@ def test_resumed_writers_replace_the_interrupted_tail(tmp_path):
     assert [(m["iteration"], m["a"]) for m in lines] == [(0, 0.0), (1, 0.0), (2, 0.0), (3, 0.0), (4, 1.0)]
 
 
-def test_resumed_tensorboard_run_hides_the_interrupted_tail(tmp_path):
+def test_resumed_tensorboard_run_hides_the_interrupted_tail(tmp_path, monkeypatch):
+    import time
+
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     writer = TensorboardXWriter(str(tmp_path))
@@ -146,6 +147,10 @@ def test_resumed_tensorboard_run_hides_the_interrupted_tail(tmp_path):
             writer.write()
             storage.step()
     writer.close()
+    # A resumed run is a later process: its event file is named (and read) after the first one's
+    # (within one process and one second, the names would sort by a per-process counter).
+    later = time.time() + 10
+    monkeypatch.setattr(time, "time", lambda: later)
     writer = TensorboardXWriter(str(tmp_path))  # resumed from the checkpoint of iteration 2
     with EventStorage(start_iter=3) as storage:
         storage.put_scalar("a", 30.0, smoothing_hint=False)

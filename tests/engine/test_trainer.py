@@ -129,7 +129,7 @@ def test_results_table_is_detectron2_copypaste():
 
 
 def test_test_time_augmentation_results_get_a_suffix(tmp_path, monkeypatch):
-    tta = pytest.importorskip("maskformer.inference.tta")
+    from maskformer.inference import tta
     wrapped = []
 
     def fake_tta(cfg, model):

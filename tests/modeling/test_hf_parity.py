@@ -9,8 +9,6 @@ import pytest
 import torch
 from m2f_hf_pair import NUM_CLASSES, NUM_QUERIES, build_maskformer_pair, build_pair
 
-pytest.importorskip("transformers")
-
 PIXEL_MEAN = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)
 PIXEL_STD = torch.tensor([58.395, 57.12, 57.375]).view(1, 3, 1, 1)
 TOL = {"rtol": 1e-4, "atol": 1e-4}

@@ -8,10 +8,10 @@ import os
 
 import pytest
 import torch
+import transformers  # noqa: E402
 
 from maskformer.modeling.backbone.swin import D2SwinTransformer
 
-transformers = pytest.importorskip("transformers")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 DEPTHS, HEADS = (2, 2, 2, 2), (1, 2, 2, 4)
@@ -64,8 +64,9 @@ def test_swin_equals_hf_swin_on_unaligned_sizes():
         out_features=["stage1", "stage2", "stage3", "stage4"],
     )
     hf = transformers.SwinBackbone(config).eval()
-    if "swin.encoder.layers.0.blocks.0.attention.q_proj.weight" not in hf.state_dict():
-        pytest.skip("this transformers version uses other in-memory Swin names (5.x is expected)")
+    assert "swin.encoder.layers.0.blocks.0.attention.q_proj.weight" in hf.state_dict(), (
+        "this transformers version uses other in-memory Swin names (constraints.txt pins 5.x)"
+    )
     with torch.no_grad():
         for p in hf.parameters():
             p.normal_(0, 0.2)  # random biases and norms too, so every renamed tensor matters
