@@ -41,6 +41,13 @@ FEATURE_SCHEDULES = {
 }
 
 
+def _join(per_level: list[torch.Tensor], levels: list[int]) -> torch.Tensor:
+    """The tokens ``[S, B, C]`` of ``levels`` in order (no copy for a single level)."""
+    if len(levels) == 1:
+        return per_level[levels[0]]
+    return torch.cat([per_level[lvl] for lvl in levels])
+
+
 def masked_attention_mask(mask_logits: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tensor:
     """The masked-attention mask of the next layer from the current mask prediction.
 
@@ -221,8 +228,7 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
     ) -> torch.Tensor:
         """Decoder layer ``i``: cross-attention to its levels, self-attention, FFN."""
         levels = self.levels_of_layer(i)
-        memory = torch.cat([srcs[lvl] for lvl in levels])
-        memory_pos = torch.cat([pos[lvl] for lvl in levels])
+        memory, memory_pos = _join(srcs, levels), _join(pos, levels)
         level_sizes = [sizes[lvl] for lvl in levels]
 
         def cross(x: torch.Tensor) -> torch.Tensor:
