@@ -38,16 +38,22 @@ def final_metrics(run_dir: Path, iters: int) -> dict[str, float] | None:
 
 
 def train(config: Path, run_dir: Path, iters: int, opts: list[str]) -> float:
-    """Train ``config`` for ``iters`` iterations into ``run_dir``; returns the wall time (s)."""
+    """Train ``config`` for ``iters`` iterations into ``run_dir``; returns the wall time (s).
+
+    The run's output goes to ``<run_dir>.stdout.txt``; a failed run raises and names that file.
+    """
     command = [
         sys.executable, str(REPO / "tools" / "train_net.py"), "--config-file", str(config),
         "SOLVER.MAX_ITER", str(iters), "TEST.EVAL_PERIOD", "0",
         "SOLVER.CHECKPOINT_PERIOD", "1000000", "TEST.NUM_VISUALIZATIONS", "0",
         "OUTPUT_DIR", str(run_dir), *opts,
     ]  # fmt: skip
+    log_path = run_dir.parent / f"{run_dir.name}.stdout.txt"
     start = time.perf_counter()
-    with open(run_dir.parent / f"{run_dir.name}.stdout.txt", "w") as log:
-        subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    with open(log_path, "w") as log:
+        returncode = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO).returncode
+    if returncode:
+        raise RuntimeError(f"{config} failed (exit status {returncode}); its output: {log_path}")
     return time.perf_counter() - start
 
 
