@@ -1,8 +1,21 @@
 """The registry every extension point uses.
 
-A registry maps a name (the string in a config) to a class or a function. Each builder module
-(`modeling/backbone/build.py`, `data/mappers/build.py`, ...) owns one registry beside its base
-class; a researcher adds a component by decorating it, without editing the package::
+A registry maps a name (the string in a config) to a class or a function. Each pipeline stage
+keeps its registries and their ``build_*`` functions in its ``build.py``:
+
+- ``modeling/backbone/build.py``: ``BACKBONE_REGISTRY``, ``build_backbone``;
+- ``modeling/pixel_decoder/build.py``: ``PIXEL_DECODER_REGISTRY``, ``build_pixel_decoder``;
+- ``modeling/transformer_decoder/build.py``: ``TRANSFORMER_DECODER_REGISTRY``,
+  ``build_transformer_decoder``;
+- ``modeling/heads/build.py``: ``SEM_SEG_HEAD_REGISTRY``, ``build_sem_seg_head``;
+- ``modeling/meta_arch/build.py``: ``META_ARCH_REGISTRY`` (built by ``modeling.build_model``);
+- ``criterion/build.py``: the criterion and its parts;
+- ``data/mappers/build.py``: ``DATASET_MAPPER_REGISTRY``, ``build_mapper``;
+- ``evaluation/build.py``: ``EVALUATOR_REGISTRY``, ``build_evaluator``;
+- ``solver/build.py``: ``OPTIMIZER_REGISTRY``, ``LR_SCHEDULER_REGISTRY``, ``build_optimizer``,
+  ``build_lr_scheduler``.
+
+A researcher adds a component by decorating it, without editing the package::
 
     from maskformer.modeling import BACKBONE_REGISTRY
 
@@ -14,7 +27,7 @@ class; a researcher adds a component by decorating it, without editing the packa
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -92,8 +105,3 @@ class Registry:
     def __repr__(self) -> str:
         return f"Registry(name={self._name!r}, items={self.keys()})"
 
-
-def build_from_registry(registry: Registry, name: str, *args: Any, **kwargs: Any) -> Any:
-    """Looks ``name`` up in ``registry`` and calls it with the given arguments."""
-    factory: Callable[..., Any] = registry.get(name)
-    return factory(*args, **kwargs)

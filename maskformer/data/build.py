@@ -35,12 +35,9 @@ DEFAULT_BASE_SEED = 0  # used when cfg.SEED < 0, so runs are reproducible by def
 _AUGMENTATION_STREAM = 1  # keeps augmentation RNGs apart from the sampler's permutation RNG
 
 
-def _trivial_collate(batch: list[dict]) -> list[dict]:
+def _as_is(batch: Any) -> Any:
+    """The loaders' collate function: samples and batches stay Python objects (lists of dicts)."""
     return batch
-
-
-def _identity(sample: Any) -> Any:
-    return sample
 
 
 def sample_rng(base_seed: int, position: int) -> np.random.Generator:
@@ -164,7 +161,7 @@ def build_train_loader(cfg, start_iter: int = 0, mapper: Callable | None = None)
     sampler = build_train_sampler(cfg, dicts, seed, start=start_iter * cfg.SOLVER.IMS_PER_BATCH)
     stream = _MappedStream(SerializedList(dicts), mapper or build_mapper(cfg, is_train=True), sampler, seed)
     loader = torchdata.DataLoader(
-        stream, batch_size=None, num_workers=cfg.DATALOADER.NUM_WORKERS, collate_fn=_identity
+        stream, batch_size=None, num_workers=cfg.DATALOADER.NUM_WORKERS, collate_fn=_as_is
     )
     logger.info("Training on %d images, %d per process and batch.", len(dicts), batch_size)
     return TrainLoader(loader, batch_size, cfg.DATALOADER.ASPECT_RATIO_GROUPING)
@@ -196,5 +193,5 @@ def build_test_loader(cfg, dataset_name: str, mapper: Callable | None = None) ->
         batch_size=1,
         sampler=InferenceSampler(len(dataset)),
         num_workers=cfg.DATALOADER.NUM_WORKERS,
-        collate_fn=_trivial_collate,
+        collate_fn=_as_is,
     )

@@ -14,7 +14,6 @@ import torch.distributed as dist
 
 __all__ = [
     "all_gather",
-    "all_reduce_mean",
     "all_reduce_sum",
     "barrier",
     "broadcast_object",
@@ -123,21 +122,6 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     tensor = tensor.clone()
     dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
-
-
-def all_reduce_mean(tensor: torch.Tensor) -> torch.Tensor:
-    """Mean of ``tensor`` over processes; identity with one process."""
-    return all_reduce_sum(tensor) / get_world_size()
-
-
-def reduce_dict(values: dict[str, torch.Tensor], average: bool = True) -> dict[str, torch.Tensor]:
-    """All-reduces a dict of scalar tensors (same keys on every process)."""
-    if get_world_size() == 1:
-        return values
-    names = sorted(values)
-    stacked = torch.stack([values[k].detach().float() for k in names])
-    stacked = all_reduce_mean(stacked) if average else all_reduce_sum(stacked)
-    return dict(zip(names, stacked))
 
 
 def shared_random_seed() -> int:

@@ -97,9 +97,6 @@ class EventStorage:
             result[name] = (value, itr)
         return result
 
-    def smoothing_hints(self) -> dict[str, bool]:
-        return dict(self._smoothing_hints)
-
     def step(self) -> None:
         """Moves to the next iteration (called by the trainer after each step)."""
         self._iter += 1

@@ -1,6 +1,7 @@
 """Dataset mappers (dataset dict -> model input), registered by ``INPUT.DATASET_MAPPER_NAME``."""
 
-from .base import DATASET_MAPPER_REGISTRY, MapperBase, build_mapper
+from .base import MapperBase
+from .build import DATASET_MAPPER_REGISTRY, build_mapper
 from .detr_panoptic import DETRPanopticMapper
 from .inference import InferenceMapper
 from .instance import InstanceMapper

@@ -21,18 +21,11 @@ import torch
 
 from maskformer.data.image_io import read_image
 from maskformer.data.transforms import Augmentation, PadTransform, Transform, apply_augmentations
-from maskformer.registry import Registry
 from maskformer.structures import Instances
 
-__all__ = ["DATASET_MAPPER_REGISTRY", "MapperBase", "build_mapper"]
+__all__ = ["MapperBase", "masks_to_instances"]
 
 logger = logging.getLogger(__name__)
-
-DATASET_MAPPER_REGISTRY = Registry("DATASET_MAPPER")
-DATASET_MAPPER_REGISTRY.__doc__ = """Dataset mappers, looked up by ``INPUT.DATASET_MAPPER_NAME``.
-
-A mapper is built as ``Mapper(cfg, is_train)`` and called as ``mapper(dataset_dict, rng)``.
-"""
 
 IMAGE_PAD_VALUE = 128.0  # the official mappers pad images with 128 (mean grey) before normalisation
 
@@ -178,9 +171,3 @@ def masks_to_instances(
         masks = torch.stack(masks) if masks else torch.zeros((0, h, w), dtype=torch.bool)
     gt_classes = torch.tensor(classes, dtype=torch.int64).reshape(-1)
     return Instances((h, w), gt_classes=gt_classes, gt_masks=masks.bool())
-
-
-def build_mapper(cfg, is_train: bool):
-    """Train mapper by ``INPUT.DATASET_MAPPER_NAME``, or the test mapper when ``is_train`` is False."""
-    name = cfg.INPUT.DATASET_MAPPER_NAME if is_train else "test"
-    return DATASET_MAPPER_REGISTRY.get(name)(cfg, is_train)

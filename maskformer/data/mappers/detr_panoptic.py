@@ -10,7 +10,7 @@ edge to 400, 500 or 600 followed by a random crop (``INPUT.CROP.TYPE`` / ``SIZE`
 from __future__ import annotations
 
 from maskformer.data.mappers.augmentations import detr_panoptic_augmentations, train_mapper_kwargs
-from maskformer.data.mappers.base import DATASET_MAPPER_REGISTRY
+from maskformer.data.mappers.build import DATASET_MAPPER_REGISTRY
 from maskformer.data.mappers.panoptic import PanopticMapper
 
 __all__ = ["DETRPanopticMapper"]

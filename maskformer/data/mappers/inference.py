@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from maskformer.config import configurable
 from maskformer.data.mappers.augmentations import test_augmentations
-from maskformer.data.mappers.base import DATASET_MAPPER_REGISTRY, MapperBase
+from maskformer.data.mappers.base import MapperBase
+from maskformer.data.mappers.build import DATASET_MAPPER_REGISTRY
 
 __all__ = ["InferenceMapper"]
 

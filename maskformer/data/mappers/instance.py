@@ -6,7 +6,8 @@ import numpy as np
 
 from maskformer.config import configurable
 from maskformer.data.mappers.augmentations import mask_former_augmentations, train_mapper_kwargs
-from maskformer.data.mappers.base import DATASET_MAPPER_REGISTRY, MapperBase, masks_to_instances
+from maskformer.data.mappers.base import MapperBase, masks_to_instances
+from maskformer.data.mappers.build import DATASET_MAPPER_REGISTRY
 from maskformer.data.transforms import Transform
 from maskformer.structures import Instances
 from maskformer.structures.masks import polygons_to_bitmask, segmentation_to_bitmask

@@ -7,7 +7,7 @@ Same targets as :class:`InstanceMapper` / :class:`PanopticMapper`; only the augm
 from __future__ import annotations
 
 from maskformer.data.mappers.augmentations import lsj_augmentations, train_mapper_kwargs
-from maskformer.data.mappers.base import DATASET_MAPPER_REGISTRY
+from maskformer.data.mappers.build import DATASET_MAPPER_REGISTRY
 from maskformer.data.mappers.instance import InstanceMapper
 from maskformer.data.mappers.panoptic import PanopticMapper
 

@@ -8,7 +8,8 @@ import torch
 from maskformer.config import configurable
 from maskformer.data.image_io import read_label_map
 from maskformer.data.mappers.augmentations import mask_former_augmentations, train_mapper_kwargs
-from maskformer.data.mappers.base import DATASET_MAPPER_REGISTRY, MapperBase, masks_to_instances
+from maskformer.data.mappers.base import MapperBase, masks_to_instances
+from maskformer.data.mappers.build import DATASET_MAPPER_REGISTRY
 from maskformer.structures import Instances
 
 __all__ = ["SemanticMapper"]

@@ -1,6 +1,7 @@
 """Backbones: ResNet (incl. the deep-stem variant), Swin, any timm model."""
 
-from .backbone import BACKBONE_REGISTRY, Backbone, build_backbone
+from .backbone import Backbone
+from .build import BACKBONE_REGISTRY, build_backbone
 from .resnet import ResNet, build_resnet_backbone
 from .swin import D2SwinTransformer
 from .timm_backbone import TimmBackbone

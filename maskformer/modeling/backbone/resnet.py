@@ -13,7 +13,8 @@ from torch import nn
 from maskformer.layers import Conv2d, FrozenBatchNorm2d, c2_msra_fill, get_norm
 from maskformer.structures import ShapeSpec
 
-from .backbone import BACKBONE_REGISTRY, Backbone
+from .backbone import Backbone
+from .build import BACKBONE_REGISTRY
 
 __all__ = [
     "BasicBlock",
@@ -121,8 +122,8 @@ class BasicBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv2(F.relu_(self.conv1(x)))
-        identity = x if self.shortcut is None else self.shortcut(x)
-        return F.relu_(out + identity)
+        out += x if self.shortcut is None else self.shortcut(x)  # a fresh conv output: add in place
+        return F.relu_(out)
 
 
 class BottleneckBlock(nn.Module):
@@ -185,8 +186,8 @@ class BottleneckBlock(nn.Module):
         out = F.relu_(self.conv1(x))
         out = F.relu_(self.conv2(out))
         out = self.conv3(out)
-        identity = x if self.shortcut is None else self.shortcut(x)
-        return F.relu_(out + identity)
+        out += x if self.shortcut is None else self.shortcut(x)  # a fresh conv output: add in place
+        return F.relu_(out)
 
 
 class ResNet(Backbone):

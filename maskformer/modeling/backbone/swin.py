@@ -14,7 +14,8 @@ from torch import nn
 from maskformer.config import configurable
 from maskformer.structures import ShapeSpec
 
-from .backbone import BACKBONE_REGISTRY, Backbone
+from .backbone import Backbone
+from .build import BACKBONE_REGISTRY
 from .swin_blocks import PatchEmbed, SwinStage
 
 __all__ = ["D2SwinTransformer"]

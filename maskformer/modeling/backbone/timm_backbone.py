@@ -7,7 +7,8 @@ import torch
 from maskformer.config import configurable
 from maskformer.structures import ShapeSpec
 
-from .backbone import BACKBONE_REGISTRY, Backbone
+from .backbone import Backbone
+from .build import BACKBONE_REGISTRY
 
 __all__ = ["TimmBackbone"]
 
