@@ -16,13 +16,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tools"))
+import analyze_model  # a sibling script: tools/ is on sys.path when this runs as a script
 
-import analyze_model  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 BASELINE = "configs/coco/instance-segmentation/maskformer2_R50_bs16_50ep.yaml"
 # Mask2Former Table 4 "FLOPs" column (measured on COCO instance segmentation), in GFLOPs, by the

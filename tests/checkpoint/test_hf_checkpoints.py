@@ -1,18 +1,14 @@
 """HF transformers Mask2Former / MaskFormer checkpoints are detected and aligned by align_state_dict."""
 
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "modeling"))
-from m2f_hf_pair import hf_m2f_config, tiny_m2f_cfg  # noqa: E402
-
-from maskformer.checkpoint.convert import align_state_dict_with_report  # noqa: E402
-from maskformer.checkpoint.export import export_model  # noqa: E402
-from maskformer.checkpoint.formats import load_checkpoint_file  # noqa: E402
-from maskformer.modeling import build_model  # noqa: E402
+from maskformer.checkpoint.convert import align_state_dict_with_report
+from maskformer.checkpoint.export import export_model
+from maskformer.checkpoint.formats import load_checkpoint_file
+from maskformer.modeling import build_model
+from tests.helpers.m2f_hf_pair import hf_m2f_config, tiny_m2f_cfg
 
 transformers = pytest.importorskip("transformers")
 
@@ -35,7 +31,7 @@ def test_hf_mask2former_safetensors_aligns_completely(tmp_path):
 
 
 def test_hf_maskformer_state_dict_aligns_completely(tmp_path):
-    from m2f_hf_pair import build_maskformer_pair
+    from tests.helpers.m2f_hf_pair import build_maskformer_pair
 
     hf, ours = build_maskformer_pair()
     path = export_model(hf.state_dict(), str(tmp_path / "model.safetensors"))

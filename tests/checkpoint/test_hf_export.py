@@ -1,23 +1,17 @@
 """HF Mask2Former round trip: save_pretrained files convert to ours, ours export to HF's layout."""
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import transformers
 from safetensors.torch import load_file
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "modeling"))
-from m2f_hf_pair import hf_m2f_config, randomize_, tiny_m2f_cfg  # noqa: E402
-
-from maskformer.checkpoint.export import export_model  # noqa: E402
-from maskformer.checkpoint.hf import convert_hf_mask2former_state_dict  # noqa: E402
-from maskformer.checkpoint.hf_export import hf_mask2former_config, save_hf_mask2former  # noqa: E402
-from maskformer.modeling import build_model  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[2]
+from maskformer.checkpoint.export import export_model
+from maskformer.checkpoint.hf import convert_hf_mask2former_state_dict
+from maskformer.checkpoint.hf_export import hf_mask2former_config, save_hf_mask2former
+from maskformer.modeling import build_model
+from tests.helpers.m2f_hf_pair import hf_m2f_config, randomize_, tiny_m2f_cfg
+from tools import convert_checkpoint
 
 
 def _ours(backbone: str, seed: int = 1):
@@ -80,14 +74,12 @@ def test_unsupported_settings_name_the_key():
 
 
 def test_convert_checkpoint_tool_writes_hf_folder(tmp_path):
-    spec = importlib.util.spec_from_file_location("convert_tool", ROOT / "tools" / "convert_checkpoint.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
     ours = _ours("R50")
     weights = export_model(ours.state_dict(), str(tmp_path / "ours.pth"))
     config = tmp_path / "tiny.yaml"
     config.write_text(tiny_m2f_cfg("R50").dump())
-    report = tool.main([weights, str(tmp_path / "hf"), "--to", "hf", "--config-file", str(config)])
+    argv = [weights, str(tmp_path / "hf"), "--to", "hf", "--config-file", str(config)]
+    report = convert_checkpoint.main(argv)
     assert report.is_complete
     hf = transformers.Mask2FormerForUniversalSegmentation.from_pretrained(str(tmp_path / "hf"))
     assert torch.equal(hf.class_predictor.weight, ours.sem_seg_head.predictor.class_embed.weight)

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import sys
-
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fixtures", "datasets"))
-
-from recipe_root import recipe_catalog, use_catalog, write_recipe_root  # noqa: E402
+from tests.helpers.recipe_root import recipe_catalog, use_catalog, write_recipe_root
 
 
 @pytest.fixture(scope="session")

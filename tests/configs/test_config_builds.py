@@ -12,21 +12,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from zoo_build import (
-    CONFIGS,
-    RESNET_STAGE_BLOCKS,
-    backbone_class,
-    base_files,
-    build_for_counting,
-    build_on_meta,
-    fragment_configs,
-    is_complete,
-    is_fragment,
-    leaf_configs,
-    load_cfg,
-    num_parameters,
-    rel,
-)
 
 from maskformer.criterion import build_criterion
 from maskformer.data import register_builtin_datasets
@@ -42,6 +27,21 @@ from maskformer.modeling import (
     build_model,
 )
 from maskformer.structures import Instances
+from tests.helpers.zoo_build import (
+    CONFIGS,
+    RESNET_STAGE_BLOCKS,
+    backbone_class,
+    base_files,
+    build_for_counting,
+    build_on_meta,
+    fragment_configs,
+    is_complete,
+    is_fragment,
+    leaf_configs,
+    load_cfg,
+    num_parameters,
+    rel,
+)
 
 LEAVES = leaf_configs()
 # The models take their thing classes from the metadata of the configs' datasets (no files needed).

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from zoo_build import flatten
 
 from maskformer.config import get_cfg
+from tests.helpers.zoo_build import flatten
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs"

@@ -5,16 +5,17 @@ one training step with exactly the official loss keys, all finite, then the eval
 
 The 93 official files are 77 runnable configs and 16 ``Base-*`` fragments (run through the configs
 built on them); the shapes configs and any other complete config of the tree run too. Each runs on a
-tiny copy of its dataset in the real layout (``fixtures/datasets/recipe_root.py``), with the model
-shrunk but of the same kind (``recipes.shrink``). ``python tests/configs/recipe_table.py`` prints the
+tiny copy of its dataset in the real layout (``tests/helpers/recipe_root.py``), with the model
+shrunk but of the same kind (``recipes.shrink``). ``python -m tests.helpers.recipe_table`` prints the
 same runs as a table.
 """
 
 from __future__ import annotations
 
 import pytest
-from recipes import SHRUNK_KEYS, problems, run_recipe, shrink
-from zoo_build import flatten, leaf_configs, load_cfg, rel
+
+from tests.helpers.recipes import SHRUNK_KEYS, problems, run_recipe, shrink
+from tests.helpers.zoo_build import flatten, leaf_configs, load_cfg, rel
 
 LEAVES = leaf_configs()
 OFFICIAL_TREES = ("coco", "ade20k", "cityscapes", "mapillary-vistas", "maskformer")

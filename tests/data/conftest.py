@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 
 from maskformer.config import get_cfg
 from maskformer.data import DatasetCatalog, MetadataCatalog, register_shapes
 from maskformer.data.datasets.shapes import ensure_shapes_dataset
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fixtures", "datasets"))
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fixtures", "malformed"))
-
-from tiny_shapes import TINY_PREFIX, TINY_SHAPES  # noqa: E402
+from tests.helpers.tiny_shapes import TINY_PREFIX, TINY_SHAPES
 
 
 @pytest.fixture(scope="session")

@@ -4,11 +4,11 @@ import subprocess
 import sys
 
 import pytest
-from layouts import write_cityscapes, write_coco
 
 from maskformer.data import DatasetCatalog, MetadataCatalog, register_builtin_datasets
 from maskformer.data.datasets.builtin import datasets_root
 from maskformer.data.datasets.metadata import load_categories
+from tests.helpers.layouts import write_cityscapes, write_coco
 
 _OFFICIAL = {
     "coco_2017_{s}_panoptic": ("coco_panoptic_seg", 133),

@@ -6,7 +6,6 @@ import re
 
 import numpy as np
 import pytest
-from layouts import write_cityscapes, write_coco
 from pycocotools.coco import COCO
 
 from maskformer.data.datasets.cityscapes import (
@@ -19,6 +18,7 @@ from maskformer.data.datasets.coco_panoptic import load_coco_panoptic_json
 from maskformer.data.datasets.metadata import load_categories, panoptic_metadata
 from maskformer.data.datasets.sem_seg import load_sem_seg
 from maskformer.structures.masks import segmentation_to_bitmask
+from tests.helpers.layouts import write_cityscapes, write_coco
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ import logging
 import numpy as np
 import pytest
 import torch
-from tiny_shapes import TINY_PREFIX
 
 from maskformer.data import (
     DatasetCatalog,
@@ -16,6 +15,7 @@ from maskformer.data import (
 )
 from maskformer.data import build as build_module
 from maskformer.data.build import TrainLoader, per_process_batch_size
+from tests.helpers.tiny_shapes import TINY_PREFIX
 
 
 @pytest.mark.parametrize("size, world", [(0, 2), (1, 3), (7, 2), (10, 4), (6, 3)])

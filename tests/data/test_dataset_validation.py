@@ -1,10 +1,10 @@
 import numpy as np
 from PIL import Image
-from tiny_shapes import TINY_PREFIX
 
 from maskformer.data import DatasetCatalog, MetadataCatalog, validate_dataset
 from maskformer.data.image_io import id2rgb
 from maskformer.data.validation import main
+from tests.helpers.tiny_shapes import TINY_PREFIX
 
 
 def test_shapes_splits_are_valid(data_cfg):

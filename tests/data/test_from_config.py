@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 import pytest
 
@@ -14,10 +13,7 @@ from maskformer.data.datasets.builtin import register_datasets
 from maskformer.data.datasets.from_config import register_datasets_from_config
 from maskformer.data.datasets.shapes import write_shapes_dataset
 from maskformer.data.preflight import DatasetCheckError, check_datasets, preflight_problems
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fixtures", "datasets"))
-
-from tiny_shapes import TINY_SHAPES  # noqa: E402
+from tests.helpers.tiny_shapes import TINY_SHAPES
 
 
 def _panoptic_entry(name: str, split: str, **extra) -> dict:

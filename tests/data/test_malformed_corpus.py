@@ -1,4 +1,4 @@
-"""Every input of the malformed corpus (tests/fixtures/malformed) is refused with a clear error
+"""Every input of the malformed corpus (tests/helpers/malformed_corpus.py) is refused with a clear error
 naming the file / key and the fix, or handled correctly (with a warning where data is ignored), by
 the validator, the training loader + mapper and evaluation: no silent outcome, no unclear crash."""
 
@@ -6,8 +6,9 @@ import os
 import re
 
 import pytest
-from malformed_corpus import CASES
-from run_malformed import STAGES, run_case, table
+
+from tests.helpers.malformed_corpus import CASES
+from tests.helpers.run_malformed import STAGES, run_case, table
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
@@ -31,9 +32,8 @@ def test_escaping_png_name_writes_and_reads_nothing_outside(tmp_path):
     case = next(case for case in CASES if case.name == "pan_png_name_escapes_root")
     run_case(case, str(tmp_path))
     victim = tmp_path / "victim" / "000001.png"
-    from malformed_corpus import pan_truth, png_bytes
-
     from maskformer.data.image_io import id2rgb
+    from tests.helpers.malformed_corpus import pan_truth, png_bytes
 
     assert victim.read_bytes() == png_bytes(id2rgb(pan_truth()[1][0]))
     written = {p.name for p in (tmp_path / "out").rglob("*")} if (tmp_path / "out").exists() else set()

@@ -4,9 +4,7 @@ import os
 import numpy as np
 import pytest
 import torch
-from layouts import write_coco
 from PIL import Image
-from tiny_shapes import TINY_PREFIX
 
 from maskformer.data import DATASET_MAPPER_REGISTRY, DatasetCatalog, build_mapper
 from maskformer.data.datasets.coco_panoptic import load_coco_panoptic_json
@@ -14,6 +12,8 @@ from maskformer.data.datasets.metadata import load_categories, panoptic_metadata
 from maskformer.data.image_io import id2rgb, rgb2id
 from maskformer.data.mappers import PanopticMapper, SemanticMapper
 from maskformer.data.transforms import RandomFlip, ResizeShortestEdge
+from tests.helpers.layouts import write_coco
+from tests.helpers.tiny_shapes import TINY_PREFIX
 
 _TRAIN_VIEWS = {
     "mask_former_semantic": "sem_seg",

@@ -11,7 +11,6 @@ import pytest
 from panopticapi.evaluation import pq_compute
 from PIL import Image
 from pycocotools.coco import COCO
-from tiny_shapes import TINY_PREFIX, TINY_SHAPES
 
 from maskformer.data import DatasetCatalog, MetadataCatalog
 from maskformer.data.datasets.shapes import (
@@ -23,6 +22,7 @@ from maskformer.data.datasets.shapes import (
     render_image,
 )
 from maskformer.data.image_io import rgb2id
+from tests.helpers.tiny_shapes import TINY_PREFIX, TINY_SHAPES
 
 
 def _all_files(root):

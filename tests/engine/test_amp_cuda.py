@@ -2,13 +2,12 @@
 
 import pytest
 import torch
-from test_trainer import run_interrupted_and_straight
 from torch import nn
-from toy_engine import toy_cfg
 
 from maskformer.engine import AMPTrainer
 from maskformer.solver import build_grad_clipper
 from maskformer.utils.events import EventStorage
+from tests.helpers.toy_engine import run_interrupted_and_straight, toy_cfg
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

@@ -3,10 +3,10 @@
 import logging
 
 import pytest
-from toy_engine import ToyTrainer, toy_cfg
 
 from maskformer.config import get_cfg
 from maskformer.engine.auto_scale import auto_scale_workers
+from tests.helpers.toy_engine import ToyTrainer, toy_cfg
 
 
 def _cfg(reference: int):

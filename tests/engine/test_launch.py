@@ -5,12 +5,12 @@ import socket
 import pytest
 import torch
 from torch import nn
-from toy_engine import ToyModel, toy_stream
 
 from maskformer.engine import SimpleTrainer, create_ddp_model, launch
 from maskformer.engine.launch import resolve_backend
 from maskformer.utils import comm
 from maskformer.utils.events import EventStorage
+from tests.helpers.toy_engine import ToyModel, toy_stream
 
 
 def _ddp_worker(out_path: str) -> None:

@@ -2,9 +2,9 @@
 
 import torch
 from torch import nn
-from toy_engine import ToyTrainer, toy_cfg, toy_stream
 
 from maskformer.engine.precise_bn import PreciseBN
+from tests.helpers.toy_engine import ToyTrainer, toy_cfg, toy_stream
 
 
 class BNModel(nn.Module):

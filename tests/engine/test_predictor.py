@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -13,9 +10,7 @@ from PIL import Image
 from maskformer.data import MetadataCatalog, build_test_loader
 from maskformer.engine import Predictor
 from maskformer.engine.predictor import load_image
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "models"))
-from tiny_m2f_shapes import SPEC, register_tiny_shapes, save_tiny_weights, tiny_cfg  # noqa: E402
+from tests.helpers.tiny_m2f_shapes import SPEC, register_tiny_shapes, save_tiny_weights, tiny_cfg
 
 
 @pytest.fixture(scope="module")

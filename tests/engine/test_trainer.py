@@ -6,11 +6,11 @@ import os
 
 import pytest
 import torch
-from toy_engine import ToyTrainer, run_interrupted_and_straight, toy_cfg, toy_stream
 
-from maskformer.engine import Trainer, format_results_table
-from maskformer.evaluation import DatasetEvaluator
+from maskformer.engine import Trainer
+from maskformer.evaluation import DatasetEvaluator, format_results_table
 from maskformer.utils.env import seed_all_rng
+from tests.helpers.toy_engine import ToyTrainer, run_interrupted_and_straight, toy_cfg, toy_stream
 
 
 def _params(trainer) -> dict[str, torch.Tensor]:

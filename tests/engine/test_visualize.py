@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
@@ -14,9 +11,7 @@ from maskformer.data import ClassInfo
 from maskformer.engine.visualize import prediction_task, save_prediction_visualizations, visualize_prediction
 from maskformer.modeling import build_model
 from maskformer.structures import Instances
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures" / "models"))
-from tiny_m2f_shapes import register_tiny_shapes, tiny_cfg  # noqa: E402
+from tests.helpers.tiny_m2f_shapes import register_tiny_shapes, tiny_cfg
 
 CLASSES = ClassInfo.create(["sky", "car"], thing_ids=[1], colors=[(200, 0, 0), (0, 0, 200)])
 

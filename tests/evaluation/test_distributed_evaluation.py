@@ -10,11 +10,6 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from PIL import Image
-from test_instance_evaluator import TO_DATASET as INSTANCE_TO_DATASET
-from test_instance_evaluator import _instances, _rect
-from test_instance_evaluator import _write_gt as _write_instance_gt
-from test_panoptic_evaluator import STUFF_TO_DATASET, THING_TO_DATASET, _make_gt, _make_prediction, _to_output
-from test_panoptic_evaluator import _write_gt as _write_panoptic_gt
 from torch import nn
 
 from maskformer.evaluation import (
@@ -23,6 +18,17 @@ from maskformer.evaluation import (
     SemSegEvaluator,
     inference_on_dataset,
 )
+from tests.evaluation.test_instance_evaluator import TO_DATASET as INSTANCE_TO_DATASET
+from tests.evaluation.test_instance_evaluator import _instances, _rect
+from tests.evaluation.test_instance_evaluator import _write_gt as _write_instance_gt
+from tests.evaluation.test_panoptic_evaluator import (
+    STUFF_TO_DATASET,
+    THING_TO_DATASET,
+    _make_gt,
+    _make_prediction,
+    _to_output,
+)
+from tests.evaluation.test_panoptic_evaluator import _write_gt as _write_panoptic_gt
 
 NUM_IMAGES = 6
 H, W = 24, 32  # the panoptic fixture's size

@@ -1,17 +1,13 @@
 """tools/analyze_model.py: parameter counts against the papers' tables, FLOPs, activations."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
 from maskformer.data.datasets.register_shapes import register_shapes
 from maskformer.data.datasets.shapes import ShapesSpec
-
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("analyze_model", ROOT / "tools" / "analyze_model.py")
-analyze_model = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(analyze_model)
+from tests.helpers.paths import REPO
+from tools import analyze_model
 
 # (config, parameters in millions as printed in the papers' tables). MaskFormer: Tables 1 and 2;
 # Mask2Former: Table 1 (R50 43,983,878 in the official code).
@@ -30,7 +26,7 @@ PAPER_PARAMS = [
 
 
 def _run(config: str, *args: str) -> dict:
-    return analyze_model.main(["--config-file", str(ROOT / "configs" / config), *args])
+    return analyze_model.main(["--config-file", str(REPO / "configs" / config), *args])
 
 
 @pytest.mark.parametrize("config,millions", PAPER_PARAMS, ids=[Path(c).stem for c, _ in PAPER_PARAMS])

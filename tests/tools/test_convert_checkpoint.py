@@ -1,8 +1,6 @@
 """tools/convert_checkpoint.py: any supported source -> our names as .pth / .safetensors."""
 
-import importlib.util
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,13 +8,10 @@ import torch
 import torchvision
 
 from maskformer.checkpoint.formats import load_checkpoint_file
+from tests.helpers.paths import REPO
+from tools import convert_checkpoint
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("convert_checkpoint", ROOT / "tools" / "convert_checkpoint.py")
-convert_checkpoint = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(convert_checkpoint)
-
-R18_CONFIG = str(ROOT / "configs/shapes/semantic-segmentation/maskformer_R18_shapes.yaml")
+R18_CONFIG = str(REPO / "configs/shapes/semantic-segmentation/maskformer_R18_shapes.yaml")
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,9 @@ import imgviz
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tools"))
-sys.path.insert(0, str(REPO / "tests" / "fixtures" / "models"))
-import demo  # noqa: E402
-from tiny_m2f_shapes import CONFIG, TINY_OPTS, save_tiny_weights  # noqa: E402
+from tests.helpers.paths import REPO
+from tests.helpers.tiny_m2f_shapes import CONFIG, TINY_OPTS, save_tiny_weights
+from tools import demo
 
 
 @pytest.fixture(scope="module")

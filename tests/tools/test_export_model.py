@@ -1,19 +1,14 @@
 """tools/export_model.py: writes an exported program that matches the eager network."""
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
 
 from maskformer.export import load_program
+from tests.helpers.paths import REPO
+from tools import export_model
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("export_model", ROOT / "tools" / "export_model.py")
-export_model = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(export_model)
-
-CONFIG = str(ROOT / "configs/shapes/semantic-segmentation/maskformer_R18_shapes.yaml")
+CONFIG = str(REPO / "configs/shapes/semantic-segmentation/maskformer_R18_shapes.yaml")
 
 
 @pytest.mark.slow

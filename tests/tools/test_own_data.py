@@ -9,7 +9,6 @@ naming the file or key and the fix.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -17,10 +16,19 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_train_net import REPO, TINY_OPTS, TINY_SHAPES, _assert_same_metrics, _env, _free_port, _results
 
 from maskformer.data import MetadataCatalog
 from maskformer.data.datasets.shapes import write_shapes_dataset
+from tests.tools.test_train_net import (
+    REPO,
+    TINY_OPTS,
+    TINY_SHAPES,
+    _assert_same_metrics,
+    _env,
+    _free_port,
+    _results,
+)
+from tools import analyze_model, demo, visualize_data
 
 CONFIG_BASE = REPO / "configs/shapes/panoptic-segmentation/maskformer2_R18_shapes.yaml"
 
@@ -169,25 +177,16 @@ def test_simulated_slurm_job_trains_and_evaluates_like_one_process(own, trained,
     _assert_same_metrics(_results(tmp_path / "eval"), _results(trained))
 
 
-def _tool(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.slow
 def test_every_tool_registers_the_yaml_dataset(own, tmp_path, monkeypatch):
     root, config = own
     monkeypatch.setenv("DETECTRON2_DATASETS", root)
     monkeypatch.delenv("MASKFORMER_DATASETS", raising=False)
     argv = ["--config-file", str(config), "--source", "annotation", "--output-dir", str(tmp_path)]
-    _tool("visualize_data").main([*argv, "--num-images", "2"])
+    visualize_data.main([*argv, "--num-images", "2"])
     assert len(list(tmp_path.glob("*.png"))) == 2
-    demo = _tool("demo")
     cfg = demo.setup_cfg(demo.get_parser().parse_args(["--config-file", str(config), "--input", "x.png"]))
     assert MetadataCatalog.get(cfg.DATASETS.TEST[0]).stuff_classes[-1] == "wall"
-    analyze = _tool("analyze_model")
-    args = analyze.parse_args(["--config-file", str(config), "--tasks", "flop", "-n", "1", *TINY_OPTS])
-    image, fields = next(analyze.iter_inputs(analyze.setup_cfg(args), args))
+    args = analyze_model.parse_args(["--config-file", str(config), "--tasks", "flop", "-n", "1", *TINY_OPTS])
+    image, fields = next(analyze_model.iter_inputs(analyze_model.setup_cfg(args), args))
     assert image.shape[0] == 3 and fields["file_name"].startswith(os.path.join(root, "pets/val/images"))

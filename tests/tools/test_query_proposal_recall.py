@@ -1,18 +1,10 @@
 """tools/query_proposal_recall.py: AR@100 of every decoder layer on a generated instance split."""
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "models"))
-from tiny_m2f_shapes import CONFIG, PREFIX, TINY_OPTS, register_tiny_shapes, save_tiny_weights  # noqa: E402
-
-_spec = importlib.util.spec_from_file_location("recall_tool", ROOT / "tools" / "query_proposal_recall.py")
-tool = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(tool)
+from tests.helpers.tiny_m2f_shapes import CONFIG, PREFIX, TINY_OPTS, register_tiny_shapes, save_tiny_weights
+from tools import query_proposal_recall as tool
 
 
 def test_one_recall_per_decoder_layer(tmp_path, capsys):

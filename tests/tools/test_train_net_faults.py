@@ -10,7 +10,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from test_train_net import _assert_same_weights, _start_iteration, datasets_root, train_net  # noqa: F401
+
+from tests.tools.test_train_net import _assert_same_weights, _start_iteration, datasets_root, train_net  # noqa: F401
 
 
 @pytest.mark.slow

@@ -1,0 +1,117 @@
+"""MSDeformAttnPixelDecoder: shapes, fp32 under autocast, reference points, official names."""
+
+
+import pytest
+import torch
+
+from maskformer.config import get_cfg
+from maskformer.modeling.pixel_decoder.build import PIXEL_DECODER_REGISTRY
+from maskformer.modeling.pixel_decoder.msdeformattn import MSDeformAttnPixelDecoder, encoder_reference_points
+from maskformer.structures import ShapeSpec
+from tests.helpers.paths import REFERENCE
+
+SHAPES = {
+    "res2": ShapeSpec(channels=8, stride=4),
+    "res3": ShapeSpec(channels=16, stride=8),
+    "res4": ShapeSpec(channels=24, stride=16),
+    "res5": ShapeSpec(channels=32, stride=32),
+}
+
+
+def _decoder(**kw):
+    args = dict(
+        transformer_dropout=0.0,
+        transformer_nheads=4,
+        transformer_dim_feedforward=64,
+        transformer_enc_layers=2,
+        conv_dim=32,
+        mask_dim=16,
+        norm="GN",
+        transformer_in_features=["res3", "res4", "res5"],
+        common_stride=4,
+    )
+    args.update(kw)
+    return MSDeformAttnPixelDecoder(SHAPES, **args)
+
+
+def _features(batch=2, height=64, width=96, dtype=torch.float32):
+    gen = torch.Generator().manual_seed(0)
+    return {
+        name: torch.randn(
+            batch, spec.channels, height // spec.stride, width // spec.stride, generator=gen
+        ).to(dtype)
+        for name, spec in SHAPES.items()
+    }
+
+
+def test_output_shapes_and_level_order():
+    decoder = _decoder().eval()
+    mask_features, encoder_out, multi_scale = decoder.forward_features(_features())
+    assert mask_features.shape == (2, 16, 16, 24)
+    assert encoder_out.shape == (2, 32, 2, 3)
+    assert [tuple(m.shape[-2:]) for m in multi_scale] == [(2, 3), (4, 6), (8, 12)]
+    assert encoder_out is multi_scale[0]
+    assert PIXEL_DECODER_REGISTRY.get("MSDeformAttnPixelDecoder") is MSDeformAttnPixelDecoder
+
+
+def test_runs_in_float32_under_autocast_and_backpropagates():
+    decoder = _decoder()
+    features = {k: v.requires_grad_() for k, v in _features(dtype=torch.bfloat16).items()}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mask_features, _, multi_scale = decoder.forward_features(features)
+    assert mask_features.dtype == torch.float32 and all(m.dtype == torch.float32 for m in multi_scale)
+    (mask_features.sum() + sum(m.sum() for m in multi_scale)).backward()
+    assert all(f.grad is not None for f in features.values())
+    assert decoder.transformer.encoder.layers[0].self_attn.sampling_offsets.weight.grad.abs().sum() > 0
+
+
+def test_encoder_reference_points_are_pixel_centres():
+    points = encoder_reference_points([(1, 2), (2, 1)], torch.device("cpu"))
+    expected = torch.tensor([[0.25, 0.5], [0.75, 0.5], [0.5, 0.25], [0.5, 0.75]])
+    assert points.shape == (1, 4, 2, 2)
+    torch.testing.assert_close(points[0, :, 0], expected)
+    torch.testing.assert_close(points[0, :, 1], expected)
+
+
+def test_init_matches_official_scheme():
+    decoder = _decoder()
+    attn = decoder.transformer.encoder.layers[1].self_attn
+    assert torch.all(attn.sampling_offsets.weight == 0) and torch.all(attn.attention_weights.bias == 0)
+    assert torch.all(decoder.input_proj[0][0].bias == 0)
+    # Coarsest level first: input_proj[0] projects res5.
+    assert decoder.input_proj[0][0].in_channels == 32 and decoder.input_proj[2][0].in_channels == 16
+
+
+def test_from_config_rejects_missing_features():
+    cfg = get_cfg()
+    cfg.MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES = ["res3", "res4", "res6"]
+    with pytest.raises(ValueError, match="res6"):
+        MSDeformAttnPixelDecoder(cfg, SHAPES)
+
+
+def _reference_keys(name):
+    keys = {}
+    for line in (REFERENCE / f"keys_{name}.txt").read_text().splitlines():
+        key, shape = line.split(" (", 1)
+        keys[key] = tuple(int(x) for x in shape.rstrip(")").split(",") if x.strip())
+    return keys
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name",
+    ["m2f_R50_coco_panoptic", "m2f_R50_coco_instance", "m2f_R50_ade20k_semantic", "m2f_swinT_coco_panoptic"],
+)
+def test_official_parameter_names_and_shapes(name):
+    from maskformer.data import register_builtin_datasets
+    from maskformer.modeling import build_model
+
+    cfg = get_cfg()
+    cfg.merge_from_file(str(REFERENCE / f"cfg_{name}.yaml"))
+    cfg.MODEL.DEVICE = "cpu"
+    register_builtin_datasets()  # the thing ids of the config's DATASETS
+    model = build_model(cfg)
+    ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert ours == _reference_keys(name)
+    if name == "m2f_R50_coco_panoptic":
+        assert sum(p.numel() for p in model.parameters()) == 43_983_878

@@ -1,0 +1,1 @@
+"""The command-line tools. Each runs as ``python tools/<name>.py``; tests import them as ``tools.<name>``."""
