@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from maskformer.checkpoint import Checkpointer
+from maskformer.evaluation.testing import flatten_results
 from maskformer.utils import comm
 from maskformer.utils.events import EventWriter
 
@@ -144,18 +145,6 @@ class PeriodicCheckpointer(HookBase):
             old = self._recent.pop(0)
             if os.path.isfile(old):
                 os.remove(old)
-
-
-def flatten_results(results: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
-    """``{"sem_seg": {"mIoU": 50.0}}`` -> ``{"sem_seg/mIoU": 50.0}`` (numeric leaves only)."""
-    flat: dict[str, float] = {}
-    for key, value in results.items():
-        name = f"{prefix}/{key}" if prefix else str(key)
-        if isinstance(value, Mapping):
-            flat.update(flatten_results(value, name))
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            flat[name] = float(value)
-    return flat
 
 
 class EvalHook(HookBase):

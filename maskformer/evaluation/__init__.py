@@ -15,14 +15,22 @@ from .evaluator import (
     DatasetEvaluators,
     inference_context,
     inference_on_dataset,
-    print_results_table,
-    save_results_json,
 )
 from .expected_results import check_expected_results, verify_results
 from .instance import COCOInstanceEvaluator, evaluate_coco_results, instances_to_coco_results
 from .panoptic import COCOPanopticEvaluator
 from .pq import pq_average, pq_image_stats
 from .sem_seg import SemSegEvaluator, confusion_matrix, semantic_metrics
+from .testing import (
+    evaluate_datasets,
+    evaluate_with_tta,
+    flatten_results,
+    format_results_table,
+    print_results_table,
+    save_results_json,
+    save_test_results,
+    tta_evaluators,
+)
 
 __all__ = [
     "check_expected_results",
@@ -38,6 +46,10 @@ __all__ = [
     "build_evaluator",
     "confusion_matrix",
     "evaluate_coco_results",
+    "evaluate_datasets",
+    "evaluate_with_tta",
+    "flatten_results",
+    "format_results_table",
     "inference_context",
     "inference_on_dataset",
     "instances_to_coco_results",
@@ -45,5 +57,7 @@ __all__ = [
     "pq_image_stats",
     "print_results_table",
     "save_results_json",
+    "save_test_results",
     "semantic_metrics",
+    "tta_evaluators",
 ]

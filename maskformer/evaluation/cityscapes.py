@@ -25,7 +25,8 @@ import numpy as np
 from PIL import Image
 
 from ..utils import comm
-from .evaluator import DatasetEvaluator, print_results_table, save_results_json
+from .evaluator import DatasetEvaluator
+from .testing import print_results_table, save_results_json
 
 __all__ = ["CityscapesInstanceEvaluator", "CityscapesSemSegEvaluator"]
 

@@ -9,9 +9,7 @@ returns the nested result dict and **every other process returns an empty dict**
 from __future__ import annotations
 
 import datetime
-import json
 import logging
-import os
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -19,7 +17,6 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import torch
-from tabulate import tabulate
 from torch import nn
 from tqdm import tqdm
 
@@ -30,8 +27,6 @@ __all__ = [
     "DatasetEvaluators",
     "inference_on_dataset",
     "inference_context",
-    "print_results_table",
-    "save_results_json",
 ]
 
 logger = logging.getLogger(__name__)
@@ -211,33 +206,3 @@ def _log_progress(done: int, total: int | None, timers: dict[str, float], timed:
         per_iter,
         eta,
     )
-
-
-def print_results_table(task: str, metrics: dict[str, float], max_rows: int | None = None) -> str:
-    """Logs ``{metric: value}`` of one task as a table and returns the table text.
-
-    Args:
-        task: the task name shown in the header (e.g. ``"sem_seg"``).
-        metrics: metric name -> value (percentages).
-        max_rows: if given, only the first ``max_rows`` metrics are shown (per-class lists are long).
-    """
-    rows = [(name, f"{value:.3f}") for name, value in metrics.items()]
-    if max_rows is not None:
-        rows = rows[:max_rows]
-    table = tabulate(rows, headers=["metric", task], tablefmt="pipe", stralign="right")
-    logger.info("Evaluation results for %s:\n%s", task, table)
-    return table
-
-
-def save_results_json(results: dict[str, Any], output_dir: str | None, file_name: str) -> None:
-    """Writes ``results`` as JSON to ``output_dir/file_name`` (nothing if ``output_dir`` is None).
-
-    NaN values (e.g. the IoU of a class absent from the ground truth) are written as ``NaN``.
-    """
-    if not output_dir:
-        return
-    os.makedirs(output_dir, exist_ok=True)
-    path = os.path.join(output_dir, file_name)
-    with open(path, "w") as f:
-        json.dump(results, f, indent=2)
-    logger.info("Saved evaluation results to %s", path)

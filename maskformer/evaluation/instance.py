@@ -25,7 +25,8 @@ from pycocotools.cocoeval import COCOeval
 
 from ..data.datasets.coco_instance_checks import load_coco_api
 from ..utils import comm
-from .evaluator import DatasetEvaluator, print_results_table, save_results_json
+from .evaluator import DatasetEvaluator
+from .testing import print_results_table, save_results_json
 
 __all__ = ["COCOInstanceEvaluator", "evaluate_coco_results", "instances_to_coco_results"]
 

@@ -25,8 +25,9 @@ from ..data.datasets.annotation_files import join_inside
 from ..data.datasets.coco_panoptic_checks import load_panoptic_json
 from ..data.image_io import read_panoptic_ids
 from ..utils import comm
-from .evaluator import DatasetEvaluator, print_results_table, save_results_json
+from .evaluator import DatasetEvaluator
 from .pq import accumulate_stats, id2rgb, pq_average, pq_image_stats
+from .testing import print_results_table, save_results_json
 
 __all__ = ["COCOPanopticEvaluator", "decode_label_divisor"]
 

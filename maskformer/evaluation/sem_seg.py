@@ -19,8 +19,9 @@ import pycocotools.mask as mask_util
 
 from ..data.image_io import read_label_map
 from ..utils import comm
-from .evaluator import DatasetEvaluator, print_results_table, save_results_json
+from .evaluator import DatasetEvaluator
 from .semantic_pq import pq_from_stats, semantic_pq_stats
+from .testing import print_results_table, save_results_json
 
 __all__ = ["SemSegEvaluator", "confusion_matrix", "semantic_metrics"]
 
