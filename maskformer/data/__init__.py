@@ -5,7 +5,7 @@ Importing this package registers no dataset; call :func:`register_builtin_datase
 
 from .build import build_test_loader, build_train_loader, build_train_sampler, get_dataset_dicts
 from .catalog import DatasetCatalog, Metadata, MetadataCatalog
-from .classes import ClassInfo, config_class_info, config_thing_ids
+from .classes import ClassInfo, config_class_info, config_thing_ids, metadata_thing_ids
 from .datasets import (
     ShapesSpec,
     register_builtin_datasets,
@@ -35,6 +35,7 @@ __all__ = [
     "build_train_sampler",
     "config_class_info",
     "config_thing_ids",
+    "metadata_thing_ids",
     "get_dataset_dicts",
     "register_builtin_datasets",
     "register_coco_instances",

@@ -7,13 +7,14 @@ thing ids come from ``thing_dataset_id_to_contiguous_id``; a semantic dataset do
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from maskformer.data.catalog import Metadata, MetadataCatalog
 from maskformer.utils.visualizer import Color, default_colors
 
-__all__ = ["ClassInfo", "config_class_info", "config_thing_ids"]
+__all__ = ["ClassInfo", "config_class_info", "config_thing_ids", "metadata_thing_ids"]
 
 
 @dataclass(frozen=True)
@@ -63,15 +64,26 @@ class ClassInfo:
                 "register it with maskformer.data.register_* or pass the class names explicitly."
             )
         colors = metadata.get(f"{key}_colors")
-        thing_map = metadata.get("thing_dataset_id_to_contiguous_id")
         return cls.create(
-            names,
-            sorted(thing_map.values()) if thing_map else None,
-            colors if colors and len(colors) == len(names) else None,
+            names, metadata_thing_ids(metadata), colors if colors and len(colors) == len(names) else None
         )
 
     def isthing(self, class_id: int) -> bool:
         return self.thing_ids is not None and class_id in self.thing_ids
+
+
+def metadata_thing_ids(metadata: Metadata | Mapping[str, Any]) -> list[int] | None:
+    """Contiguous ids of the thing classes: the values of ``thing_dataset_id_to_contiguous_id``, sorted.
+
+    Args:
+        metadata: a dataset's :class:`Metadata`, or a dict with the same fields (e.g.
+            ``panoptic_metadata(load_categories("coco_panoptic"))`` for a model without its dataset).
+
+    Returns:
+        The ids, or None when the metadata has no (or an empty) thing map: semantic datasets.
+    """
+    thing_map = metadata.get("thing_dataset_id_to_contiguous_id")
+    return sorted(int(i) for i in thing_map.values()) if thing_map else None
 
 
 def config_class_info(cfg) -> ClassInfo | None:
