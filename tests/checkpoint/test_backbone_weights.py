@@ -1,17 +1,16 @@
 """torchvision / timm / MSRA weights loaded into our backbones give the source models' features."""
 
 import pytest
+import timm
 import torch
 import torch.nn.functional as F
+import torchvision
 
 from maskformer.checkpoint.convert import align_state_dict_with_report
 from maskformer.config import get_cfg
 from maskformer.modeling.backbone import build_backbone
 from maskformer.modeling.backbone import resnet as _resnet  # noqa: F401  (registers the ResNet builders)
 from maskformer.modeling.backbone import swin as _swin  # noqa: F401  (registers D2SwinTransformer)
-
-timm = pytest.importorskip("timm")
-torchvision = pytest.importorskip("torchvision")
 
 
 def _randomise_bn(model: torch.nn.Module) -> None:

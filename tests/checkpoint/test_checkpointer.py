@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from maskformer.checkpoint import Checkpointer
+from maskformer.checkpoint import Checkpointer, convert, download
 from maskformer.checkpoint import checkpointer as checkpointer_module
 from maskformer.solver import WarmupPolyLR
 
@@ -131,7 +131,6 @@ def test_missing_file_and_non_writing_process(tmp_path):
 
 
 def test_foreign_pth_goes_through_name_alignment(tmp_path, monkeypatch):
-    convert = pytest.importorskip("maskformer.checkpoint.convert")
     seen = {}
 
     def fake_align(state_dict, model):
@@ -149,7 +148,6 @@ def test_foreign_pth_goes_through_name_alignment(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("suffix", [".safetensors", ".pkl"])
 def test_other_formats_load_through_formats_and_convert(tmp_path, suffix):
-    pytest.importorskip("maskformer.checkpoint.formats")
     source = _model(seed=3)
     path = tmp_path / f"weights{suffix}"
     if suffix == ".safetensors":
@@ -168,7 +166,6 @@ def test_other_formats_load_through_formats_and_convert(tmp_path, suffix):
 
 
 def test_urls_are_resolved_through_download(tmp_path, monkeypatch):
-    download = pytest.importorskip("maskformer.checkpoint.download")
     model = _model(seed=6)
     local = Checkpointer(model, str(tmp_path)).save("cached", iteration=0)
     asked = []

@@ -1,16 +1,14 @@
 """HF transformers Mask2Former / MaskFormer checkpoints are detected and aligned by align_state_dict."""
 
 
-import pytest
 import torch
+import transformers
 
 from maskformer.checkpoint.convert import align_state_dict_with_report
 from maskformer.checkpoint.export import export_model
 from maskformer.checkpoint.formats import load_checkpoint_file
 from maskformer.modeling import build_model
 from tests.helpers.m2f_hf_pair import hf_m2f_config, tiny_m2f_cfg
-
-transformers = pytest.importorskip("transformers")
 
 
 def test_hf_mask2former_safetensors_aligns_completely(tmp_path):
