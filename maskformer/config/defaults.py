@@ -631,6 +631,10 @@ _C.TEST.PRECISE_BN = CN()
 # BatchNorm layers in training mode; the official models have none).
 _C.TEST.PRECISE_BN.ENABLED = False
 _C.TEST.PRECISE_BN.NUM_ITER = 200
+_C.TEST.AMP = CN()
+# [project] Evaluation and the Predictor run under autocast with SOLVER.AMP.PRECISION ("bfloat16" on
+# CPU); post-processing stays float32. Detectron2 evaluates in float32 even with SOLVER.AMP on.
+_C.TEST.AMP.ENABLED = False
 
 # -----------------------------------------------------------------------------
 # Misc

@@ -30,6 +30,8 @@ from maskformer.data.image_io import read_image
 from maskformer.modeling import build_model
 from maskformer.utils.analysis import skip_weight_init
 
+from .amp import inference_autocast
+
 __all__ = ["ImageInput", "Network", "Predictor", "load_image"]
 
 logger = logging.getLogger(__name__)
@@ -110,7 +112,8 @@ class Predictor:
             then built without weights and only its pre- and post-processing run.
 
     Attributes:
-        model: the model on ``MODEL.DEVICE``, in eval mode.
+        model: the model on ``MODEL.DEVICE``, in eval mode; with ``TEST.AMP.ENABLED`` it runs under
+            autocast with ``SOLVER.AMP.PRECISION`` (post-processing stays float32).
         classes: names, thing ids and colours of the predicted classes.
         input_format: ``INPUT.FORMAT``, the channel order array inputs are assumed to have.
     """
@@ -141,6 +144,7 @@ class Predictor:
                     f"network= needs a mask-classification model, not {type(self.model).__name__}."
                 )
         self.network = network
+        self.autocast = inference_autocast(self.cfg, self.model)  # checks the precision now
         self.mapper = build_mapper(self.cfg, is_train=False)
         self.input_format = self.cfg.INPUT.FORMAT
         self.batch_size = max(1, int(self.cfg.TEST.IMS_PER_BATCH))
@@ -193,7 +197,8 @@ class Predictor:
     def _run(self, inputs: list[dict]) -> list[dict]:
         """The model on mapped inputs, with ``network`` in place of its backbone and head if given."""
         if self.network is None:
-            return self.model(inputs)
+            with self.autocast:
+                return self.model(inputs)
         images = self.model.preprocess_image(inputs)
         pred_logits, pred_masks = self.network(images.tensor)
         outputs = {"pred_logits": pred_logits.to(images.tensor), "pred_masks": pred_masks.to(images.tensor)}

@@ -3,10 +3,12 @@
 ``TrainerBase.train`` runs ``before_train``; then per iteration ``before_step``, ``run_step``,
 ``after_step``; then ``after_train``, calling each hook in registration order. ``SimpleTrainer``
 implements the usual step: next batch, forward to a loss dict, sum, backward, gradient check,
-(clip), optimizer step. A step whose gradients hold NaN / Inf is skipped and counted (or stops
-training, naming the parameters; SOLVER.NONFINITE_GRADS), so that non-finite values never reach the
-weights. ``AMPTrainer`` runs the forward pass under ``torch.autocast`` (fp16 with a GradScaler on
-CUDA, bf16 on CPU or CUDA). Device follows the model's parameters.
+(clip), optimizer step, each phase in a ``torch.profiler.record_function`` range ("train:data",
+"train:forward", ...) that profiles show. A step whose gradients hold NaN / Inf is skipped and
+counted (or stops training, naming the parameters; SOLVER.NONFINITE_GRADS), so that non-finite
+values never reach the weights. ``AMPTrainer`` runs the forward pass under ``torch.autocast``
+(fp16 with a GradScaler on CUDA, bf16 on CPU or CUDA, without a scaler; see ``amp.py``). Device
+follows the model's parameters.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.profiler import record_function
 
 from maskformer.solver import GradClipper
 from maskformer.utils import comm
 from maskformer.utils.events import EventStorage, get_event_storage
 from maskformer.utils.nonfinite import describe_names, nonfinite_names
+
+from .amp import amp_dtype
 
 __all__ = ["AMPTrainer", "HookBase", "SimpleTrainer", "TrainerBase"]
 
@@ -210,7 +215,8 @@ class SimpleTrainer(TrainerBase):
 
     def forward_losses(self, data: Any) -> dict[str, torch.Tensor]:
         """``model(data)`` as a loss dict; checks that it is one."""
-        loss_dict = self.model(data)
+        with record_function("train:forward"):
+            loss_dict = self.model(data)
         if isinstance(loss_dict, torch.Tensor):
             loss_dict = {"total_loss": loss_dict}
         if not isinstance(loss_dict, Mapping):
@@ -225,7 +231,8 @@ class SimpleTrainer(TrainerBase):
         """
         assert self.model.training, f"{type(self).__name__}: the model was switched to eval mode"
         start = time.perf_counter()
-        data = self.next_batch()
+        with record_function("train:data"):
+            data = self.next_batch()
         data_time = time.perf_counter() - start
         self.optimizer.zero_grad(set_to_none=True)
         return data, data_time
@@ -234,13 +241,17 @@ class SimpleTrainer(TrainerBase):
         self, losses: torch.Tensor, loss_dict: Mapping[str, torch.Tensor], data_time: float
     ) -> None:
         """Backward, gradient check, optional clipping, metrics, and the (unscaled) optimizer step."""
-        losses.backward()
-        finite = self.gradients_are_finite()
-        if finite and self.grad_clipper is not None:
-            self.grad_clipper(self.model.parameters())
-        self.write_metrics(loss_dict, data_time)
+        with record_function("train:backward"):
+            losses.backward()
+        with record_function("train:clip_gradients"):
+            finite = self.gradients_are_finite()
+            if finite and self.grad_clipper is not None:
+                self.grad_clipper(self.model.parameters())
+        with record_function("train:metrics"):
+            self.write_metrics(loss_dict, data_time)
         if finite:
-            self.optimizer.step()
+            with record_function("train:optimizer"):
+                self.optimizer.step()
 
     def gradients_are_finite(self) -> bool:
         """Whether every gradient is finite; otherwise counts a skipped step or raises (by policy).
@@ -299,9 +310,6 @@ class SimpleTrainer(TrainerBase):
         self.nonfinite_grad_skips = state_dict.get("nonfinite_grad_skips", 0)
 
 
-_PRECISIONS = {"float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
 class AMPTrainer(SimpleTrainer):
     """``SimpleTrainer`` with automatic mixed precision.
 
@@ -326,16 +334,10 @@ class AMPTrainer(SimpleTrainer):
         grad_scaler: torch.amp.GradScaler | None = None,
         nonfinite_grads: str = "skip",
     ) -> None:
-        if precision not in _PRECISIONS:
-            raise ValueError(f"SOLVER.AMP.PRECISION={precision!r} is unknown; use {sorted(_PRECISIONS)}.")
         self.device_type = _model_device(model).type
-        if precision == "float16" and self.device_type != "cuda":
-            raise ValueError(
-                f"SOLVER.AMP.PRECISION=float16 needs a CUDA device, the model is on {self.device_type}; "
-                "use SOLVER.AMP.PRECISION bfloat16 or SOLVER.AMP.ENABLED False."
-            )
+        dtype = amp_dtype(precision, self.device_type)
         super().__init__(model, data_loader, optimizer, grad_clipper, nonfinite_grads)
-        self.precision = _PRECISIONS[precision]
+        self.precision = dtype
         if grad_scaler is None and self.precision == torch.float16:
             grad_scaler = torch.amp.GradScaler(self.device_type)
         self.grad_scaler = grad_scaler

@@ -168,7 +168,10 @@ class MaskFormer(SegmentationModel):
                     "MaskFormer was built without a criterion; build it with build_model(cfg)."
                 )
             return self.criterion(outputs, self.prepare_targets(batched_inputs, images))
-        return self.postprocess(outputs, batched_inputs, images)
+        # Post-processing in float32 also under autocast, so results keep their dtypes.
+        predictions = {k: v.float() if torch.is_tensor(v) else v for k, v in outputs.items()}
+        with torch.autocast(device_type=images.tensor.device.type, enabled=False):
+            return self.postprocess(predictions, batched_inputs, images)
 
     def prepare_targets(self, batched_inputs: list[dict], images: ImageList) -> list[dict[str, torch.Tensor]]:
         """Per image ``{"labels": [N], "masks": bool [N, Hpad, Wpad]}``, masks zero-padded like the image."""
