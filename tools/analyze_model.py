@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from fvcore.nn import flop_count_table
 
-from maskformer.config import CfgNode, get_cfg
+from maskformer.config import CfgNode, load_config
 from maskformer.data.datasets.builtin import register_datasets
 from maskformer.modeling import build_model
 from maskformer.utils.analysis import InferenceTracingWrapper, parameter_summary, skip_weight_init
@@ -59,9 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def setup_cfg(args: argparse.Namespace) -> CfgNode:
-    cfg = get_cfg()
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    cfg = load_config(args.config_file, args.opts, freeze=False)
     if cfg.MODEL.DEVICE.startswith("cuda") and not torch.cuda.is_available():
         logger.info("CUDA is not available: analysing on the CPU.")
         cfg.MODEL.DEVICE = "cpu"

@@ -88,14 +88,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _build_model(config_file: str, opts: list[str]):
     """``(cfg, model)`` of the config, the model with uninitialised weights."""
-    from maskformer.config import get_cfg
+    from maskformer.config import load_config
     from maskformer.data import register_builtin_datasets
     from maskformer.modeling import build_model
     from maskformer.utils.analysis import skip_weight_init
 
-    cfg = get_cfg()
-    cfg.merge_from_file(config_file)
-    cfg.merge_from_list(opts)
+    cfg = load_config(config_file, opts, freeze=False)
     cfg.MODEL.DEVICE = "cpu"
     register_builtin_datasets()  # the thing classes of the config's datasets
     with skip_weight_init():  # only the parameter names and shapes are used

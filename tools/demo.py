@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from maskformer.config import CfgNode, get_cfg
+from maskformer.config import CfgNode, load_config
 from maskformer.data.datasets.builtin import register_datasets
 from maskformer.data.image_io import read_image
 from maskformer.engine import Predictor
@@ -59,10 +59,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 def setup_cfg(args: argparse.Namespace) -> CfgNode:
     """The config file plus ``--opts``, frozen, with the datasets that give the class names registered."""
-    cfg = get_cfg()
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    cfg.freeze()
+    cfg = load_config(args.config_file, args.opts)
     register_datasets(cfg)  # built-in splits and DATASETS.REGISTER entries
     return cfg
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from maskformer.checkpoint import Checkpointer
-from maskformer.config import CfgNode, get_cfg
+from maskformer.config import CfgNode, load_config
 from maskformer.data.datasets.builtin import register_datasets
 from maskformer.export import (
     OnnxNetwork,
@@ -62,11 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def setup_cfg(args: argparse.Namespace) -> CfgNode:
-    cfg = get_cfg()
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    cfg.freeze()
-    return cfg
+    return load_config(args.config_file, args.opts)
 
 
 def build_network(cfg: CfgNode) -> SegmentationNetwork:

@@ -17,7 +17,7 @@ import json
 import logging
 
 from maskformer.checkpoint import Checkpointer
-from maskformer.config import get_cfg
+from maskformer.config import load_config
 from maskformer.data import MetadataCatalog, build_test_loader
 from maskformer.data.datasets.builtin import register_datasets
 from maskformer.evaluation import inference_on_dataset
@@ -40,10 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """Prints and returns ``{"AR@100-layer<i>": recall}`` for every decoder layer."""
     args = parse_args(argv)
-    cfg = get_cfg()
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    cfg.freeze()
+    cfg = load_config(args.config_file, args.opts)
     register_datasets(cfg)
     dataset = args.dataset or (cfg.DATASETS.TEST[0] if cfg.DATASETS.TEST else None)
     if dataset is None:

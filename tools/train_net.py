@@ -21,7 +21,7 @@ import datetime
 import logging
 
 from maskformer.checkpoint import Checkpointer
-from maskformer.config import CfgNode, get_cfg
+from maskformer.config import CfgNode, load_config
 from maskformer.data.datasets.builtin import register_datasets
 from maskformer.data.preflight import check_datasets
 from maskformer.engine import Trainer, default_argument_parser, default_setup, launch
@@ -31,18 +31,9 @@ from maskformer.evaluation import verify_results
 from maskformer.utils import comm
 
 
-def load_config(args: argparse.Namespace) -> CfgNode:
-    """The config file plus the command-line overrides, frozen."""
-    cfg = get_cfg()
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
-    cfg.freeze()
-    return cfg
-
-
 def setup(args: argparse.Namespace) -> CfgNode:
     """Loads the config, checks the run folder, then sets up logging and seeds of this process."""
-    cfg = resolve_output_dir(load_config(args), args)
+    cfg = resolve_output_dir(load_config(args.config_file, args.opts), args)
     default_setup(cfg, args)
     return cfg
 
@@ -82,5 +73,5 @@ if __name__ == "__main__":
         args=(args,),
         timeout=datetime.timedelta(minutes=args.dist_timeout),
         # CPU models talk over gloo even on a machine that has GPUs.
-        backend="gloo" if load_config(args).MODEL.DEVICE == "cpu" else None,
+        backend="gloo" if load_config(args.config_file, args.opts).MODEL.DEVICE == "cpu" else None,
     )

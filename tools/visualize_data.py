@@ -18,7 +18,7 @@ import os
 import cv2
 import numpy as np
 
-from maskformer.config import get_cfg
+from maskformer.config import load_config
 from maskformer.data import (
     ClassInfo,
     MetadataCatalog,
@@ -63,9 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--root", default=None, help="datasets root (default: $MASKFORMER_DATASETS)")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
     args = parser.parse_args(argv)
-    cfg = get_cfg()
-    cfg.merge_from_file(args.config_file)
-    cfg.merge_from_list(args.opts)
+    cfg = load_config(args.config_file, args.opts, freeze=False)
     register_datasets(cfg, args.root)
     classes = ClassInfo.from_metadata(MetadataCatalog.get(cfg.DATASETS.TRAIN[0]))
     os.makedirs(args.output_dir, exist_ok=True)

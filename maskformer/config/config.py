@@ -19,6 +19,7 @@ import copy
 import difflib
 import logging
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from fvcore.common.config import CfgNode as _FvCfgNode
@@ -236,3 +237,21 @@ def get_cfg() -> CfgNode:
     from .defaults import _C
 
     return _C.clone()
+
+
+def load_config(config_file: str, opts: Sequence[Any] = (), freeze: bool = True) -> CfgNode:
+    """The default tree merged with ``config_file`` (and its ``_BASE_`` chain), then ``opts``.
+
+    What every tool does with ``--config-file FILE KEY VALUE ...``.
+
+    Args:
+        config_file: a YAML config.
+        opts: ``KEY VALUE`` overrides, flat (``["SOLVER.MAX_ITER", "10", ...]``).
+        freeze: return the config frozen; pass False to adjust keys afterwards.
+    """
+    cfg = get_cfg()
+    cfg.merge_from_file(config_file)
+    cfg.merge_from_list(list(opts))
+    if freeze:
+        cfg.freeze()
+    return cfg
