@@ -8,36 +8,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-from maskformer.config import CfgNode, get_cfg
+from maskformer.config import get_cfg
+from tests.helpers.config_keys import flatten
 
 REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "reference"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 DEFAULTS_PY = Path(__file__).resolve().parents[2] / "maskformer" / "config" / "defaults.py"
 
 
-def _leaves(node: CfgNode, prefix: str = "") -> dict:
-    out = {}
-    for key, value in node.items():
-        if isinstance(value, CfgNode):
-            out.update(_leaves(value, prefix + key + "."))
-        else:
-            out[prefix + key] = value
-    return out
-
-
-def _flatten(tree: dict, prefix: str = "") -> set[str]:
-    keys = set()
-    for key, value in tree.items():
-        keys |= _flatten(value, prefix + key + ".") if isinstance(value, dict) else {prefix + key}
-    return keys
-
-
 def test_every_official_key_exists():
-    ours = set(_leaves(get_cfg()))
+    ours = set(flatten(get_cfg()))
     files = sorted(REFERENCE.glob("cfg_*.yaml")) + sorted(REFERENCE.glob("official_resolved/**/*.yaml"))
     assert len(files) == 99
     for path in files:
-        missing = _flatten(yaml.load(path.read_text(), Loader=_LOADER)) - ours
+        missing = set(flatten(yaml.load(path.read_text(), Loader=_LOADER))) - ours
         assert not missing, f"{path}: {sorted(missing)}"
 
 
@@ -85,7 +69,7 @@ def test_every_official_key_exists():
     ],
 )
 def test_default_values(key: str, value):
-    got = _leaves(get_cfg())[key]
+    got = flatten(get_cfg(), tuples_as_lists=False)[key]
     assert got == value and type(got) is type(value)
 
 

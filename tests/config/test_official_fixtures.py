@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from maskformer.config import get_cfg
+from tests.helpers.config_keys import flatten
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "configs"
 REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "reference"
@@ -30,16 +31,6 @@ CASES = {
 }
 
 
-def _flatten(tree: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, prefix + key + "."))
-        else:
-            flat[prefix + key] = list(value) if isinstance(value, tuple) else value
-    return flat
-
-
 def _load(rel: str):
     cfg = get_cfg()
     cfg.merge_from_file(str(FIXTURES / rel))
@@ -49,8 +40,8 @@ def _load(rel: str):
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_fixture_resolves_to_reference(name: str):
-    expected = _flatten(yaml.safe_load((REFERENCE / f"cfg_{name}.yaml").read_text()))
-    got = _flatten(_load(CASES[name]))
+    expected = flatten(yaml.safe_load((REFERENCE / f"cfg_{name}.yaml").read_text()))
+    got = flatten(_load(CASES[name]))
     missing = sorted(set(expected) - set(got))
     assert not missing, f"keys of the official config missing from ours: {missing}"
     diffs = {k: (got[k], v) for k, v in expected.items() if got[k] != v}

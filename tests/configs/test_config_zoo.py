@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from maskformer.config import get_cfg
-from tests.helpers.zoo_build import flatten
+from tests.helpers.config_keys import flatten
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs"

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers.config_keys import flatten
 from tests.helpers.recipes import SHRUNK_KEYS, problems, run_recipe, shrink
-from tests.helpers.zoo_build import flatten, leaf_configs, load_cfg, rel
+from tests.helpers.zoo_build import leaf_configs, load_cfg, rel
 
 LEAVES = leaf_configs()
 OFFICIAL_TREES = ("coco", "ade20k", "cityscapes", "mapillary-vistas", "maskformer")

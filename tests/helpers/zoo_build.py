@@ -61,17 +61,6 @@ def base_files(path: Path) -> tuple[Path, ...]:
     return tuple((path.parent / b).resolve() for b in bases)
 
 
-def flatten(tree: dict, prefix: str = "") -> dict:
-    """``{"A.B.C": value}`` for a nested dict or config; tuples become lists (as YAML loads them)."""
-    flat = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, prefix + key + "."))
-        else:
-            flat[prefix + key] = list(value) if isinstance(value, tuple) else value
-    return flat
-
-
 def load_cfg(path: Path):
     """``get_cfg()`` + the file, on CPU."""
     cfg = get_cfg()
