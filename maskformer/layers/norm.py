@@ -32,11 +32,15 @@ class FrozenBatchNorm2d(nn.Module):
         self.register_buffer("running_mean", torch.zeros(num_features))
         self.register_buffer("running_var", torch.ones(num_features) - eps)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, C, H, W]`` -> ``[B, C, H, W]``: a per-channel affine map."""
+    def scale_and_shift(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The layer as ``y = x * scale + shift``: both ``[C]``, in the buffers' dtype."""
         scale = self.weight * (self.running_var + self.eps).rsqrt()
-        shift = self.bias - self.running_mean * scale
-        return x * scale.reshape(1, -1, 1, 1).to(x.dtype) + shift.reshape(1, -1, 1, 1).to(x.dtype)
+        return scale, self.bias - self.running_mean * scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, C, H, W]`` -> ``[B, C, H, W]``: a per-channel affine map, applied in one pass."""
+        scale, shift = (t.reshape(1, -1, 1, 1).to(x.dtype) for t in self.scale_and_shift())
+        return torch.addcmul(shift, x, scale)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, *args):
         # Checkpoints of a trainable BatchNorm carry a counter this layer does not need.
