@@ -1,13 +1,15 @@
 """Attention, FFN and MLP blocks shared by the MaskFormer and Mask2Former decoders.
 
 Everything is sequence-first (``[L, B, C]``) like the official code, and parameter names equal the
-official ones (``self_attn.in_proj_weight``, ``norm1``, ``linear1``, ...) so that official
-checkpoints load unchanged.
+official Mask2Former ones (``self_attn.in_proj_weight``, ``norm``, ``linear1``, ...) so that official
+checkpoints load unchanged. DETR's encoder and decoder layers (``detr_transformer.py``) are built
+from these blocks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -19,8 +21,6 @@ __all__ = [
     "FFNLayer",
     "MultiheadAttention",
     "SelfAttentionLayer",
-    "TransformerDecoderLayer",
-    "TransformerEncoderLayer",
     "residual",
     "with_pos_embed",
     "xavier_init_matrices",
@@ -50,13 +50,13 @@ def residual(
     return out if pre_norm else norm(out)
 
 
-def _ffn(x: torch.Tensor, linear1: nn.Linear, dropout: nn.Dropout, linear2: nn.Linear) -> torch.Tensor:
-    # The official FFN body: dropout after the ReLU, before the second projection.
-    return linear2(dropout(F.relu(linear1(x))))
-
-
 def xavier_init_matrices(module: nn.Module) -> None:
-    """Xavier-uniform initialisation of every matrix of ``module`` (DETR's transformer init)."""
+    """Xavier-uniform initialisation of every matrix of ``module`` (DETR's transformer init).
+
+    Mask2Former's blocks initialise themselves when built; DETR's transformer initialises all its
+    layers at once after building them, so its layers build their blocks with ``init_weights=False``
+    (the random stream, hence every initial value, is then the official code's).
+    """
     for p in module.parameters():
         if p.dim() > 1:
             nn.init.xavier_uniform_(p)
@@ -178,25 +178,42 @@ class MultiheadAttention(nn.Module):
         return self.out_proj(F.linear(pooled, w_v, b_v))
 
 
-class SelfAttentionLayer(nn.Module):
-    """Residual self-attention over the queries, post- or pre-norm (Mask2Former decoder block).
+class _AttentionBlock(nn.Module):
+    """Residual multi-head attention, post- or pre-norm; the attention module is stored under
+    ``attention_name`` (its official parameter name).
 
     Args:
         d_model: width C.
         nhead: heads.
         dropout: dropout on attention weights and on the residual branch.
         normalize_before: pre-norm if True, post-norm otherwise.
+        init_weights: Xavier-initialise the matrices now (see :func:`xavier_init_matrices`).
     """
 
+    attention_name: ClassVar[str]
+
     def __init__(
-        self, d_model: int, nhead: int, dropout: float = 0.0, normalize_before: bool = False
+        self,
+        d_model: int,
+        nhead: int,
+        dropout: float = 0.0,
+        normalize_before: bool = False,
+        init_weights: bool = True,
     ) -> None:
         super().__init__()
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout)
+        self.add_module(self.attention_name, MultiheadAttention(d_model, nhead, dropout=dropout))
         self.norm = nn.LayerNorm(d_model)
         self.dropout = nn.Dropout(dropout)
         self.normalize_before = normalize_before
-        xavier_init_matrices(self)
+        if init_weights:
+            xavier_init_matrices(self)
+
+
+class SelfAttentionLayer(_AttentionBlock):
+    """Residual self-attention over the queries (Mask2Former decoder block); see :class:`_AttentionBlock`."""
+
+    attention_name = "self_attn"
+    self_attn: MultiheadAttention
 
     def forward(
         self,
@@ -214,25 +231,11 @@ class SelfAttentionLayer(nn.Module):
         return residual(tgt, self.norm, self.normalize_before, branch)
 
 
-class CrossAttentionLayer(nn.Module):
-    """Residual attention of the queries to image features, post- or pre-norm.
+class CrossAttentionLayer(_AttentionBlock):
+    """Residual attention of the queries to image features; see :class:`_AttentionBlock`."""
 
-    Args:
-        d_model: width C.
-        nhead: heads.
-        dropout: dropout on attention weights and on the residual branch.
-        normalize_before: pre-norm if True, post-norm otherwise.
-    """
-
-    def __init__(
-        self, d_model: int, nhead: int, dropout: float = 0.0, normalize_before: bool = False
-    ) -> None:
-        super().__init__()
-        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout)
-        self.norm = nn.LayerNorm(d_model)
-        self.dropout = nn.Dropout(dropout)
-        self.normalize_before = normalize_before
-        xavier_init_matrices(self)
+    attention_name = "multihead_attn"
+    multihead_attn: MultiheadAttention
 
     def forward(
         self,
@@ -273,10 +276,16 @@ class FFNLayer(nn.Module):
         dim_feedforward: hidden width.
         dropout: dropout after the activation and on the residual branch.
         normalize_before: pre-norm if True, post-norm otherwise.
+        init_weights: Xavier-initialise the matrices now (see :func:`xavier_init_matrices`).
     """
 
     def __init__(
-        self, d_model: int, dim_feedforward: int = 2048, dropout: float = 0.0, normalize_before: bool = False
+        self,
+        d_model: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.0,
+        normalize_before: bool = False,
+        init_weights: bool = True,
     ) -> None:
         super().__init__()
         self.linear1 = nn.Linear(d_model, dim_feedforward)
@@ -284,13 +293,15 @@ class FFNLayer(nn.Module):
         self.linear2 = nn.Linear(dim_feedforward, d_model)
         self.norm = nn.LayerNorm(d_model)
         self.normalize_before = normalize_before
-        xavier_init_matrices(self)
+        if init_weights:
+            xavier_init_matrices(self)
 
     def forward(self, tgt: torch.Tensor) -> torch.Tensor:
         """``[Q, B, C]`` -> ``[Q, B, C]``."""
 
         def branch(x: torch.Tensor) -> torch.Tensor:
-            return self.dropout(_ffn(x, self.linear1, self.dropout, self.linear2))
+            # The official FFN body: dropout after the ReLU, before the second projection.
+            return self.dropout(self.linear2(self.dropout(F.relu(self.linear1(x)))))
 
         return residual(tgt, self.norm, self.normalize_before, branch)
 
@@ -319,136 +330,3 @@ class MLP(nn.Module):
             if i < self.num_layers - 1:
                 x = F.relu(x)
         return x
-
-
-class TransformerEncoderLayer(nn.Module):
-    """DETR encoder layer: self-attention + FFN over image tokens, post- or pre-norm.
-
-    Parameter names (``self_attn``, ``linear1``, ``linear2``, ``norm1``, ``norm2``) are those of the
-    official MaskFormer transformer encoder.
-
-    Args:
-        d_model: width C.
-        nhead: heads.
-        dim_feedforward: FFN hidden width.
-        dropout: dropout rate everywhere.
-        normalize_before: pre-norm if True.
-    """
-
-    def __init__(
-        self,
-        d_model: int,
-        nhead: int,
-        dim_feedforward: int = 2048,
-        dropout: float = 0.1,
-        normalize_before: bool = False,
-    ) -> None:
-        super().__init__()
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout)
-        self.linear1 = nn.Linear(d_model, dim_feedforward)
-        self.dropout = nn.Dropout(dropout)
-        self.linear2 = nn.Linear(dim_feedforward, d_model)
-        self.norm1 = nn.LayerNorm(d_model)
-        self.norm2 = nn.LayerNorm(d_model)
-        self.dropout1 = nn.Dropout(dropout)
-        self.dropout2 = nn.Dropout(dropout)
-        self.normalize_before = normalize_before
-
-    def forward(
-        self,
-        src: torch.Tensor,
-        src_mask: torch.Tensor | None = None,
-        src_key_padding_mask: torch.Tensor | None = None,
-        pos: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """``src`` ``[S, B, C]`` (+ ``pos``; padding mask ``[B, S]``) -> ``[S, B, C]``."""
-
-        def attend(x: torch.Tensor) -> torch.Tensor:
-            q = k = with_pos_embed(x, pos)
-            return self.dropout1(self.self_attn(q, k, x, src_mask, src_key_padding_mask))
-
-        def feed_forward(x: torch.Tensor) -> torch.Tensor:
-            return self.dropout2(_ffn(x, self.linear1, self.dropout, self.linear2))
-
-        src = residual(src, self.norm1, self.normalize_before, attend)
-        return residual(src, self.norm2, self.normalize_before, feed_forward)
-
-
-class TransformerDecoderLayer(nn.Module):
-    """DETR decoder layer: query self-attention, cross-attention to the image, FFN.
-
-    Parameter names (``self_attn``, ``multihead_attn``, ``linear1``, ``linear2``, ``norm1..3``)
-    are those of the official MaskFormer transformer decoder.
-
-    Args:
-        d_model: width C.
-        nhead: heads.
-        dim_feedforward: FFN hidden width.
-        dropout: dropout rate everywhere.
-        normalize_before: pre-norm if True.
-    """
-
-    def __init__(
-        self,
-        d_model: int,
-        nhead: int,
-        dim_feedforward: int = 2048,
-        dropout: float = 0.1,
-        normalize_before: bool = False,
-    ) -> None:
-        super().__init__()
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout)
-        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout)
-        self.linear1 = nn.Linear(d_model, dim_feedforward)
-        self.dropout = nn.Dropout(dropout)
-        self.linear2 = nn.Linear(dim_feedforward, d_model)
-        self.norm1 = nn.LayerNorm(d_model)
-        self.norm2 = nn.LayerNorm(d_model)
-        self.norm3 = nn.LayerNorm(d_model)
-        self.dropout1 = nn.Dropout(dropout)
-        self.dropout2 = nn.Dropout(dropout)
-        self.dropout3 = nn.Dropout(dropout)
-        self.normalize_before = normalize_before
-
-    def forward(
-        self,
-        tgt: torch.Tensor,
-        memory: torch.Tensor,
-        memory_key_padding_mask: torch.Tensor | None = None,
-        pos: torch.Tensor | None = None,
-        query_pos: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Updates the queries.
-
-        Args:
-            tgt: ``[Q, B, C]`` query content.
-            memory: ``[S, B, C]`` image tokens.
-            memory_key_padding_mask: bool ``[B, S]``, True = padding.
-            pos: ``[S, B, C]`` positional encoding of the image tokens.
-            query_pos: ``[Q, B, C]`` learnable query positional embeddings.
-
-        Returns:
-            ``[Q, B, C]``.
-        """
-
-        def self_attend(x: torch.Tensor) -> torch.Tensor:
-            q = k = with_pos_embed(x, query_pos)
-            return self.dropout1(self.self_attn(q, k, x))
-
-        def cross_attend(x: torch.Tensor) -> torch.Tensor:
-            attended = self.multihead_attn(
-                with_pos_embed(x, query_pos),
-                with_pos_embed(memory, pos),
-                memory,
-                None,
-                memory_key_padding_mask,
-            )
-            return self.dropout2(attended)
-
-        def feed_forward(x: torch.Tensor) -> torch.Tensor:
-            return self.dropout3(_ffn(x, self.linear1, self.dropout, self.linear2))
-
-        pre = self.normalize_before
-        tgt = residual(tgt, self.norm1, pre, self_attend)
-        tgt = residual(tgt, self.norm2, pre, cross_attend)
-        return residual(tgt, self.norm3, pre, feed_forward)

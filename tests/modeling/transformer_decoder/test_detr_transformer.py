@@ -4,11 +4,16 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from maskformer.config import get_cfg
 from maskformer.data import register_builtin_datasets
 from maskformer.modeling import build_model
-from maskformer.modeling.transformer_decoder.detr_transformer import TransformerEncoder
+from maskformer.modeling.transformer_decoder.detr_transformer import (
+    TransformerDecoderLayer,
+    TransformerEncoder,
+)
+from maskformer.modeling.transformer_decoder.layers import CrossAttentionLayer, FFNLayer, SelfAttentionLayer
 from maskformer.utils.analysis import skip_weight_init
 from tests.helpers.paths import REFERENCE, REPO
 from tests.modeling.transformer_decoder.test_standard_decoder import make
@@ -74,3 +79,18 @@ def test_pre_norm_state_dict_is_the_official_list_plus_both_encoder_norms():
     }
     assert not added & official
     assert set(model.state_dict()) == official | added
+
+
+@pytest.mark.parametrize("pre_norm", [False, True])
+def test_detr_layers_are_the_shared_blocks_under_official_names(pre_norm):
+    """Attributes are the shared blocks; state dicts speak the official (torch / DETR) names both ways."""
+    torch.manual_seed(0)
+    ref = nn.TransformerDecoderLayer(8, 2, 12, dropout=0.0, norm_first=pre_norm).eval()
+    ours = TransformerDecoderLayer(8, 2, 12, dropout=0.0, normalize_before=pre_norm).eval()
+    assert [type(m) for m in ours.children()] == [SelfAttentionLayer, CrossAttentionLayer, FFNLayer]
+    assert "ffn.norm.weight" in dict(ours.named_parameters())
+    ours.load_state_dict(ref.state_dict())  # strict: official names in, nothing missing or unexpected
+    torch.testing.assert_close(ours.ffn.norm.weight, ref.norm3.weight)
+    assert list(ours.state_dict()) == list(ref.state_dict())  # official names, official order
+    tgt, memory = torch.randn(3, 2, 8), torch.randn(5, 2, 8)
+    torch.testing.assert_close(ours(tgt, memory), ref(tgt, memory), atol=1e-5, rtol=1e-5)

@@ -6,14 +6,16 @@ import pytest
 import torch
 from torch import nn
 
+from maskformer.modeling.transformer_decoder.detr_transformer import (
+    TransformerDecoderLayer,
+    TransformerEncoderLayer,
+)
 from maskformer.modeling.transformer_decoder.layers import (
     MLP,
     CrossAttentionLayer,
     FFNLayer,
     MultiheadAttention,
     SelfAttentionLayer,
-    TransformerDecoderLayer,
-    TransformerEncoderLayer,
 )
 from maskformer.modeling.transformer_decoder.position_encoding import PositionEmbeddingSine
 
