@@ -1,11 +1,13 @@
 """One training step (forward + losses + backward) of our R50 COCO-panoptic Mask2Former vs HF's.
 
-Batch: ``--batch`` (2) images of ``--size`` (512x512) with 6 random blob masks each, the same for
-both. Both models carry the same weights; HF's ResNet runs its BatchNorms on running statistics
-(eval mode), as our frozen-BN backbone does, so both do the same work. The loss uses 12544 points
-per mask with importance sampling in both. Time: medians of ``--runs`` steps after a warm-up, in
-the same process; peak memory: growth of the peak RSS during one step, each implementation in its
-own fresh process.
+Batch: ``--batch`` (2) images of ``--size`` (512x512) with ``--masks`` (3) random blob masks each,
+the same for both. Both models carry the same weights; HF's ResNet runs its BatchNorms on running
+statistics (eval mode), as our frozen-BN backbone does, so both do the same work. Each computes its
+own loss: 12544 points per mask with importance sampling in both, deep supervision, the official
+weights. ``--amp`` runs both forwards under bf16 autocast on CPU (fp16 on CUDA; no grad scaling in
+either, the step's work is the same). Time: medians of ``--runs`` steps after a warm-up, in the same
+process; peak memory: growth of the peak RSS (CUDA: allocated memory) during one step, each
+implementation in its own fresh process.
 
 Usage: ``python bench/bench_m2f_train_step.py [--runs 3] [--threads 2] [--size 512x512]``
 """
@@ -17,20 +19,23 @@ import json
 
 import torch
 from common import (
+    Result,
+    add_common_args,
+    autocast,
     build_pair,
-    current_rss_mb,
-    format_pair,
+    format_table,
     load_note,
+    measure_peak_mb,
     median_time,
     normalise,
-    peak_rss_mb,
-    reset_peak_rss,
     run_isolated,
+    worker_args,
 )
 
 from maskformer.structures import Instances
 
-NUM_MASKS = 6
+NUM_MASKS = 3
+QUICK_SIZE = "64x64"
 
 
 def make_batch(batch: int, height: int, width: int, num_masks: int = NUM_MASKS):
@@ -62,63 +67,86 @@ def model_inputs(images, labels, masks) -> list[dict]:
     ]
 
 
-def steps(hf, ours, images, labels, masks):
-    """Zero-argument callables doing one training step of each model."""
+def image_size(args: argparse.Namespace) -> str:
+    """``--size``, or the tiny size of ``--quick``."""
+    return QUICK_SIZE if args.quick else args.size
+
+
+def steps(hf, ours, args: argparse.Namespace):
+    """Zero-argument callables doing one training step of each model on the ``args`` batch."""
+    height, width = (int(v) for v in image_size(args).split("x"))
+    images, labels, masks = make_batch(args.batch, height, width, args.masks)
     inputs = model_inputs(images, labels, masks)
-    x = normalise(images)
-    float_masks = [m.float() for m in masks]
+    device = args.device
+    x = normalise(images.to(device))
+    float_masks = [m.float().to(device) for m in masks]
+    labels = [c.to(device) for c in labels]
     hf.train()
     hf.model.pixel_level_module.encoder.eval()
     ours.train()
 
     def ours_step():
         ours.zero_grad(set_to_none=True)
-        sum(ours(inputs).values()).backward()
+        with autocast(args):
+            loss = sum(ours(inputs).values())
+        loss.backward()
 
     def hf_step():
         hf.zero_grad(set_to_none=True)
-        hf(pixel_values=x, mask_labels=float_masks, class_labels=labels).loss.backward()
+        with autocast(args):
+            loss = hf(pixel_values=x, mask_labels=float_masks, class_labels=labels).loss
+        loss.backward()
 
     return ours_step, hf_step
 
 
-def worker(which: str, batch: int, height: int, width: int, threads: int) -> None:
-    """Prints the peak-RSS growth (MB) of one training step of one implementation."""
-    torch.set_num_threads(threads)
-    hf, ours = build_pair()
-    ours_step, hf_step = steps(hf, ours, *make_batch(batch, height, width))
-    reset_peak_rss()
-    before = current_rss_mb()
-    (ours_step if which == "ours" else hf_step)()
-    print(json.dumps({"peak_growth_mb": peak_rss_mb() - before}))
+def worker(args: argparse.Namespace) -> None:
+    """Prints the peak memory growth (MB) of one training step of one implementation."""
+    torch.set_num_threads(args.threads)
+    hf, ours = build_pair(tiny=args.quick, device=args.device)
+    ours_step, hf_step = steps(hf, ours, args)
+    print(
+        json.dumps(
+            {"peak_growth_mb": measure_peak_mb(ours_step if args.worker == "ours" else hf_step, args.device)}
+        )
+    )
+
+
+def run(args: argparse.Namespace) -> list[Result]:
+    """The training-step time row, then the isolated peak-memory row unless skipped."""
+    torch.set_num_threads(args.threads)
+    hf, ours = build_pair(tiny=args.quick, device=args.device)
+    ours_step, hf_step = steps(hf, ours, args)
+    label = f"train step {args.batch}x{image_size(args)}, {args.masks} masks"
+    ours_t = median_time(ours_step, args.runs, device=args.device)
+    results = [Result(label, "HF", ours_t, median_time(hf_step, args.runs, device=args.device))]
+    if not args.skip_memory:
+        shape = ["--size", args.size, "--batch", str(args.batch), "--masks", str(args.masks)]
+        mem = {
+            w: run_isolated(__file__, ["--worker", w, *shape, *worker_args(args)])["peak_growth_mb"]
+            for w in ("ours", "hf")
+        }
+        results.append(Result(f"{label} peak memory", "HF", (mem["ours"],), (mem["hf"],), "MB"))
+    return results
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", default="512x512", help=f"HxW (--quick: {QUICK_SIZE})")
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--masks", type=int, default=NUM_MASKS, help="target masks per image")
+    p.add_argument("--worker", choices=["ours", "hf"], help=argparse.SUPPRESS)
+    add_common_args(p)
+    return p
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", default="512x512")
-    parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--skip-memory", action="store_true")
-    parser.add_argument("--worker", choices=["ours", "hf"], help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    height, width = (int(v) for v in args.size.split("x"))
+    args = parser().parse_args()
     if args.worker:
-        worker(args.worker, args.batch, height, width, args.threads)
+        worker(args)
         return
-    torch.set_num_threads(args.threads)
-    print(f"threads={args.threads} runs={args.runs} batch={args.batch}x{args.size}; {load_note()}")
-    hf, ours = build_pair()
-    ours_step, hf_step = steps(hf, ours, *make_batch(args.batch, height, width))
-    label = f"train step {args.batch}x{args.size}"
-    print(format_pair(label, median_time(ours_step, args.runs), median_time(hf_step, args.runs)))
-    if not args.skip_memory:
-        common_args = ["--size", args.size, "--batch", str(args.batch), "--threads", str(args.threads)]
-        mem = {w: run_isolated(__file__, ["--worker", w, *common_args]) for w in ("ours", "hf")}
-        ours_mb, hf_mb = mem["ours"]["peak_growth_mb"], mem["hf"]["peak_growth_mb"]
-        print(
-            f"{label} peak RSS growth: ours {ours_mb:.0f} MB  HF {hf_mb:.0f} MB  ratio {ours_mb / hf_mb:.2f}"
-        )
+    print(f"threads={args.threads} runs={args.runs} device={args.device} amp={args.amp}; {load_note()}")
+    print(format_table(run(args)))
     print(f"done; {load_note()}")
 
 

@@ -5,7 +5,9 @@ heads folded into the batch, then stack, weight and sum). Both are timed forward
 backward, at the encoder sizes of the R50 Mask2Former pixel decoder (3 levels at strides 8/16/32,
 8 heads of 32 channels, 4 points, every position a query).
 
-Times are medians of wall and process CPU time (see README.md).
+Times are medians of wall and process CPU time (see README.md); ``--device cuda`` runs both on
+the GPU (both compute in float32 whatever autocast says: ours by design, ``grid_sample`` by
+autocast's own float32 list).
 
 Usage: ``python bench/bench_msdeform_attn.py [--threads 2] [--runs 5] [--sizes 512x512 800x1088]``
 """
@@ -16,9 +18,12 @@ import argparse
 
 import torch
 import torch.nn.functional as F
-from common import median_time
+from common import Result, add_common_args, format_table, load_note, median_time
 
 from maskformer.layers.ms_deform_attn import ms_deform_attn_core
+
+SIZES = ["512x512", "800x1088"]
+QUICK_SIZES = ["128x128"]
 
 
 def grid_sample_baseline(value, spatial_shapes, sampling_locations, attention_weights):
@@ -37,7 +42,7 @@ def grid_sample_baseline(value, spatial_shapes, sampling_locations, attention_we
     return out.transpose(1, 2).contiguous()
 
 
-def make_inputs(height, width, batch=1, heads=8, channels=32, points=4, requires_grad=False):
+def make_inputs(height, width, batch=1, heads=8, channels=32, points=4, requires_grad=False, device="cpu"):
     shapes = [(-(-height // s), -(-width // s)) for s in (32, 16, 8)]
     total = sum(h * w for h, w in shapes)
     value = torch.randn(batch, total, heads, channels)
@@ -51,41 +56,56 @@ def make_inputs(height, width, batch=1, heads=8, channels=32, points=4, requires
     level_size = torch.tensor([[w, h] for h, w in shapes], dtype=torch.float32)[:, None, :]
     locations = reference + 3 * torch.randn(batch, total, heads, 3, points, 2) / level_size
     weights = torch.rand(batch, total, heads, 3, points).softmax(-1)
-    tensors = [t.requires_grad_(requires_grad) for t in (value, locations, weights)]
+    tensors = [t.to(device).requires_grad_(requires_grad) for t in (value, locations, weights)]
     return shapes, tensors
 
 
-def bench(height, width, runs):
-    shapes, (value, loc, weights) = make_inputs(height, width)
-    for name, fn in (
-        ("ours (embedding_bag)", ms_deform_attn_core),
-        ("grid_sample baseline", grid_sample_baseline),
-    ):
+def bench(height: int, width: int, runs: int, device: str) -> list[Result]:
+    """Forward and forward + backward rows of one size, ours against the grid_sample baseline."""
+    times = {}
+    shapes, (value, loc, weights) = make_inputs(height, width, device=device)
+    for name, fn in (("ours", ms_deform_attn_core), ("baseline", grid_sample_baseline)):
         with torch.no_grad():
-            fwd = median_time(lambda fn=fn: fn(value, shapes, loc, weights), runs)
-        shapes_g, tensors = make_inputs(height, width, requires_grad=True)
+            fwd = median_time(lambda fn=fn: fn(value, shapes, loc, weights), runs, device=device)
+        shapes_g, tensors = make_inputs(height, width, requires_grad=True, device=device)
 
         def step(fn=fn, tensors=tensors, shapes_g=shapes_g):
             fn(tensors[0], shapes_g, tensors[1], tensors[2]).sum().backward()
 
-        fwd_bwd = median_time(step, runs)
-        print(
-            f"{height}x{width} {name:22s} forward wall {fwd[0] * 1e3:7.1f} ms CPU {fwd[1] * 1e3:7.1f} ms | "
-            f"forward+backward wall {fwd_bwd[0] * 1e3:7.1f} ms CPU {fwd_bwd[1] * 1e3:7.1f} ms"
+        times[name] = (fwd, median_time(step, runs, device=device))
+    return [
+        Result(
+            f"deformable attention {height}x{width} {label}",
+            "grid_sample",
+            times["ours"][i],
+            times["baseline"][i],
         )
+        for i, label in enumerate(("forward", "forward+backward"))
+    ]
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--sizes", nargs="+", default=["512x512", "800x1088"])
-    args = parser.parse_args()
+def run(args: argparse.Namespace) -> list[Result]:
+    """Rows of every size (``--quick``: one tiny size, one run)."""
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    for size in args.sizes:
+    results = []
+    for size in args.sizes or (QUICK_SIZES if args.quick else SIZES):
         height, width = (int(x) for x in size.split("x"))
-        bench(height, width, args.runs)
+        results += bench(height, width, args.runs, args.device)
+    return results
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", nargs="+", help=f"HxW (default {SIZES}; --quick: {QUICK_SIZES})")
+    add_common_args(p, runs=5)
+    return p
+
+
+def main() -> None:
+    args = parser().parse_args()
+    print(f"threads={args.threads} runs={args.runs} device={args.device}; {load_note()}")
+    print(format_table(run(args)))
 
 
 if __name__ == "__main__":

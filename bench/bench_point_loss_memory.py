@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 from bench_m2f_train_step import make_batch, model_inputs
-from common import current_rss_mb, load_note, peak_rss_mb, reset_peak_rss, run_isolated
+from common import Result, add_common_args, format_table, load_note, measure_peak_mb, run_isolated
 
 from maskformer.config import get_cfg
 from maskformer.data import register_builtin_datasets
@@ -44,34 +44,48 @@ def worker(matching: str, loss: str, batch: int, height: int, width: int, masks:
     images, labels, blobs = make_batch(batch, height, width, masks)
     labels = [c % cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES for c in labels]
     inputs = model_inputs(images, labels, blobs)
-    reset_peak_rss()
-    before = current_rss_mb()
-    sum(model(inputs).values()).backward()
-    print(json.dumps({"peak_growth_mb": peak_rss_mb() - before}))
+    growth = measure_peak_mb(lambda: sum(model(inputs).values()).backward(), "cpu")
+    print(json.dumps({"peak_growth_mb": growth}))
+
+
+def run(args: argparse.Namespace) -> list[Result]:
+    """One row per Table 5 setting against point matching + point loss (``--quick``: none)."""
+    if args.quick:
+        return []
+    shape = ["--size", args.size, "--batch", str(args.batch), "--masks", str(args.masks)]
+    shape += ["--threads", str(args.threads)]
+    growth = {row: run_isolated(__file__, ["--worker", *row, *shape])["peak_growth_mb"] for row in ROWS}
+    base = growth[("point", "point")]
+    return [
+        Result(
+            f"Table 5 {m} matching, {loss} loss peak memory (paper {paper})",
+            "point/point",
+            (growth[(m, loss)],),
+            (base,),
+            "MB",
+        )
+        for (m, loss), paper in ROWS.items()
+    ]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", default="1024x1024")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--masks", type=int, default=16, help="target masks per image")
+    p.add_argument("--worker", nargs=2, choices=["mask", "point"], help=argparse.SUPPRESS)
+    add_common_args(p)
+    return p
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", default="1024x1024")
-    parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--masks", type=int, default=16, help="target masks per image")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--worker", nargs=2, choices=["mask", "point"], help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    height, width = (int(v) for v in args.size.split("x"))
+    args = parser().parse_args()
     if args.worker:
+        height, width = (int(v) for v in args.size.split("x"))
         worker(*args.worker, args.batch, height, width, args.masks, args.threads)
         return
     print(f"threads={args.threads} batch={args.batch}x{args.size}, {args.masks} masks; {load_note()}")
-    common = ["--size", args.size, "--batch", str(args.batch), "--masks", str(args.masks)]
-    common += ["--threads", str(args.threads)]
-    growth = {row: run_isolated(__file__, ["--worker", *row, *common])["peak_growth_mb"] for row in ROWS}
-    base = growth[("point", "point")]
-    print("| matching | loss | peak RSS growth (MB) | vs point/point | paper |")
-    print("| --- | --- | --- | --- | --- |")
-    for (matching, loss), paper in ROWS.items():
-        mb = growth[(matching, loss)]
-        print(f"| {matching} | {loss} | {mb:.0f} | {mb / base:.2f}x | {paper} |")
+    print(format_table(run(args)))
     print(f"done; {load_note()}")
 
 
