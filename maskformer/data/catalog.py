@@ -22,19 +22,33 @@ def _unknown_name_error(kind: str, name: str, known: list[str]) -> KeyError:
     )
 
 
-class _DatasetCatalog:
-    """Maps a dataset name to a function returning its list of dataset dicts (Detectron2 fields)."""
+class _NameTable:
+    """A table keyed by dataset name: listing, removal and membership."""
 
     def __init__(self) -> None:
-        self._loaders: dict[str, Callable[[], list[dict]]] = {}
+        self._entries: dict[str, Any] = {}
+
+    def list(self) -> list[str]:
+        """Names in the table, sorted."""
+        return sorted(self._entries)
+
+    def remove(self, name: str) -> None:
+        self._entries.pop(name)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+
+
+class _DatasetCatalog(_NameTable):
+    """Maps a dataset name to a function returning its list of dataset dicts (Detectron2 fields)."""
 
     def register(self, name: str, func: Callable[[], list[dict]]) -> None:
         """Registers ``func`` under ``name``; a name may be registered only once."""
         if not callable(func):
             raise TypeError(f"DatasetCatalog.register('{name}', ...) needs a callable, got {type(func)}.")
-        if name in self._loaders:
+        if name in self._entries:
             raise ValueError(f"Dataset '{name}' is already registered; call DatasetCatalog.remove first.")
-        self._loaders[name] = func
+        self._entries[name] = func
 
     def get(self, name: str) -> list[dict]:
         """Calls the loader of ``name`` and returns its dataset dicts.
@@ -44,24 +58,15 @@ class _DatasetCatalog:
                 when its metadata has ``missing_files_hint``, where files are looked for and the
                 datasets/README.md section that prepares them.
         """
-        if name not in self._loaders:
-            raise _unknown_name_error("Dataset", name, sorted(self._loaders))
+        if name not in self._entries:
+            raise _unknown_name_error("Dataset", name, self.list())
         try:
-            return self._loaders[name]()
+            return self._entries[name]()
         except FileNotFoundError as e:
             hint = MetadataCatalog.get(name).get("missing_files_hint")
             if hint is None or str(e).startswith(f"Dataset '{name}'"):
                 raise
             raise FileNotFoundError(f"Dataset '{name}': {e} {hint}") from e
-
-    def list(self) -> list[str]:
-        return sorted(self._loaders)
-
-    def remove(self, name: str) -> None:
-        self._loaders.pop(name)
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._loaders
 
 
 class Metadata:
@@ -102,25 +107,13 @@ class Metadata:
         return dict(self.__dict__)
 
 
-class _MetadataCatalog:
+class _MetadataCatalog(_NameTable):
     """Maps a dataset name to its :class:`Metadata` (created empty on first access)."""
 
-    def __init__(self) -> None:
-        self._metadata: dict[str, Metadata] = {}
-
     def get(self, name: str) -> Metadata:
-        if name not in self._metadata:
-            self._metadata[name] = Metadata(name)
-        return self._metadata[name]
-
-    def list(self) -> list[str]:
-        return sorted(self._metadata)
-
-    def remove(self, name: str) -> None:
-        self._metadata.pop(name)
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._metadata
+        if name not in self._entries:
+            self._entries[name] = Metadata(name)
+        return self._entries[name]
 
 
 DatasetCatalog = _DatasetCatalog()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -124,14 +125,24 @@ def _check_image(record: dict) -> tuple[list[Problem], tuple[int, int] | None]:
     return [], (h, w)
 
 
-def _check_semantic(path: str, hw, num_classes: int, ignore: int) -> list[Problem]:
+def _read_map(
+    path: str, reader: Callable[[str], np.ndarray], hw, unreadable_fix: str, size_fix: str
+) -> tuple[np.ndarray | None, list[Problem]]:
+    """``(map, problems)``: the map is None when it cannot be read, a problem when its size is not ``hw``."""
     try:
-        labels = read_label_map(path)
+        array = reader(path)
     except (OSError, ValueError) as e:
-        return [Problem(path, str(e), "regenerate the label map (datasets/prepare_*.py).")]
-    problems = []
-    if hw is not None and labels.shape != hw:
-        problems.append(Problem(path, f"is {labels.shape}, its image is {hw}.", "regenerate the label map."))
+        return None, [Problem(path, str(e), unreadable_fix)]
+    if hw is not None and array.shape != hw:
+        return array, [Problem(path, f"is {array.shape}, its image is {hw}.", size_fix)]
+    return array, []
+
+
+def _check_semantic(path: str, hw, num_classes: int, ignore: int) -> list[Problem]:
+    fixes = ("regenerate the label map (datasets/prepare_*.py).", "regenerate the label map.")
+    labels, problems = _read_map(path, read_label_map, hw, *fixes)
+    if labels is None:
+        return problems
     values = np.unique(labels)
     bad = values[(values != ignore) & ((values < 0) | (values >= num_classes))]
     if len(bad):
@@ -142,13 +153,10 @@ def _check_semantic(path: str, hw, num_classes: int, ignore: int) -> list[Proble
 
 def _check_panoptic(record: dict, hw, num_classes: int) -> list[Problem]:
     path = record["pan_seg_file_name"]
-    try:
-        ids = read_panoptic_ids(path)
-    except (OSError, ValueError) as e:
-        return [Problem(path, str(e), "regenerate the panoptic PNG.")]
-    problems = []
-    if hw is not None and ids.shape != hw:
-        problems.append(Problem(path, f"is {ids.shape}, its image is {hw}.", "regenerate the panoptic PNG."))
+    fix = "regenerate the panoptic PNG."
+    ids, problems = _read_map(path, read_panoptic_ids, hw, fix, fix)
+    if ids is None:
+        return problems
     in_png = set(np.unique(ids).tolist()) - {0}
     listed = {s["id"] for s in record["segments_info"]}
     if in_png - listed:

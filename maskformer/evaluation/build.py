@@ -117,39 +117,52 @@ def coco_evaluators(cfg: Any, dataset_name: str, metadata: Any, output_folder: s
     return [COCOInstanceEvaluator.from_metadata(metadata, output_dir=output_folder)]
 
 
-@EVALUATOR_REGISTRY.register(name="coco_panoptic_seg")
-def coco_panoptic_evaluators(cfg: Any, dataset_name: str, metadata: Any, output_folder: str | None) -> list:
-    """COCO panoptic: PQ, then COCO instance AP and semantic mIoU, each by ``TEST.*_ON``."""
-    semantic_on, instance_on, panoptic_on = _test_flags(cfg, dataset_name, metadata)
-    evaluators: list[DatasetEvaluator] = []
-    if panoptic_on:
-        evaluators.append(COCOPanopticEvaluator.from_metadata(metadata, output_dir=output_folder))
-    if instance_on:
-        evaluators.append(COCOInstanceEvaluator.from_metadata(metadata, output_dir=output_folder))
-    if semantic_on:
-        evaluators.append(_sem_seg(cfg, dataset_name, metadata, output_folder))
-    return evaluators
+def _pq_ap_miou(
+    cfg: Any,
+    dataset_name: str,
+    metadata: Any,
+    output_folder: str | None,
+    flags: tuple[bool, bool, bool],
+    cover_stuff: bool,
+) -> list[DatasetEvaluator]:
+    """PQ, COCO instance AP and semantic mIoU, in this order, each where its flag is on.
 
-
-def _panoptic_with_stuff_ids(cfg: Any, dataset_name: str, metadata: Any, output_folder: str | None) -> list:
-    """ADE20K / Mapillary panoptic: contiguous ids cover stuff, so the instance AP uses sparse ids."""
-    semantic_on, instance_on, panoptic_on = _test_flags(cfg, dataset_name, metadata)
+    Args:
+        flags: ``(semantic_on, instance_on, panoptic_on)`` (see :func:`_test_flags`).
+        cover_stuff: the contiguous ids cover stuff classes too (ADE20K / Mapillary panoptic), so
+            the instance AP maps them to the sparse instance ids.
+    """
+    semantic_on, instance_on, panoptic_on = flags
     evaluators: list[DatasetEvaluator] = []
     if panoptic_on:
         evaluators.append(COCOPanopticEvaluator.from_metadata(metadata, output_dir=output_folder))
     if instance_on:
         evaluators.append(
             COCOInstanceEvaluator.from_metadata(
-                metadata, contiguous_ids_cover_stuff=True, output_dir=output_folder
+                metadata, contiguous_ids_cover_stuff=cover_stuff, output_dir=output_folder
             )
         )
+    if semantic_on:
+        evaluators.append(_sem_seg(cfg, dataset_name, metadata, output_folder))
     return evaluators
+
+
+@EVALUATOR_REGISTRY.register(name="coco_panoptic_seg")
+def coco_panoptic_evaluators(cfg: Any, dataset_name: str, metadata: Any, output_folder: str | None) -> list:
+    """COCO panoptic: PQ, then COCO instance AP and semantic mIoU, each by ``TEST.*_ON``."""
+    flags = _test_flags(cfg, dataset_name, metadata)
+    return _pq_ap_miou(cfg, dataset_name, metadata, output_folder, flags, cover_stuff=False)
 
 
 @EVALUATOR_REGISTRY.register(name="ade20k_panoptic_seg")
 def ade20k_panoptic_evaluators(cfg: Any, dataset_name: str, metadata: Any, output_folder: str | None) -> list:
-    """ADE20K panoptic: semantic (always, as in the official script), PQ and instance AP by ``TEST.*_ON``."""
-    evaluators = _panoptic_with_stuff_ids(cfg, dataset_name, metadata, output_folder)
+    """ADE20K panoptic: semantic (always, as in the official script), PQ and instance AP by ``TEST.*_ON``.
+
+    Contiguous ids cover stuff, so the instance AP uses the sparse instance ids.
+    """
+    _, instance_on, panoptic_on = _test_flags(cfg, dataset_name, metadata)
+    flags = (False, instance_on, panoptic_on)  # the semantic evaluator comes first here
+    evaluators = _pq_ap_miou(cfg, dataset_name, metadata, output_folder, flags, cover_stuff=True)
     if _evaluable(True, "semantic", dataset_name, metadata):
         evaluators.insert(0, _sem_seg(cfg, dataset_name, metadata, output_folder))
     return evaluators
@@ -159,12 +172,9 @@ def ade20k_panoptic_evaluators(cfg: Any, dataset_name: str, metadata: Any, outpu
 def mapillary_panoptic_evaluators(
     cfg: Any, dataset_name: str, metadata: Any, output_folder: str | None
 ) -> list:
-    """Mapillary Vistas panoptic: PQ, instance AP and semantic mIoU, each by ``TEST.*_ON``."""
-    semantic_on = _test_flags(cfg, dataset_name, metadata)[0]
-    evaluators = _panoptic_with_stuff_ids(cfg, dataset_name, metadata, output_folder)
-    if semantic_on:
-        evaluators.append(_sem_seg(cfg, dataset_name, metadata, output_folder))
-    return evaluators
+    """Mapillary Vistas panoptic: PQ, instance AP (sparse ids) and semantic mIoU, by ``TEST.*_ON``."""
+    flags = _test_flags(cfg, dataset_name, metadata)
+    return _pq_ap_miou(cfg, dataset_name, metadata, output_folder, flags, cover_stuff=True)
 
 
 @EVALUATOR_REGISTRY.register(name="cityscapes_sem_seg")

@@ -46,6 +46,19 @@ def _import_cityscapes(module: str) -> Any:
         ) from e
 
 
+def _official_script(name: str, prediction_folder: str) -> Any:
+    """``cityscapesscripts.evaluation.<name>`` set to read the predictions of ``prediction_folder``.
+
+    No JSON output or colourised images: the evaluator writes its own results file.
+    """
+    cs = _import_cityscapes(f"evaluation.{name}")
+    cs.args.predictionPath = prediction_folder
+    cs.args.predictionWalk = None
+    cs.args.JSONOutput = False
+    cs.args.colorized = False
+    return cs
+
+
 @contextlib.contextmanager
 def _numpy_compat() -> Iterator[None]:
     """Provides ``np.in1d`` (removed in numpy 2.4, still used by cityscapesscripts 2.3) meanwhile."""
@@ -172,11 +185,7 @@ class CityscapesSemSegEvaluator(_CityscapesEvaluator):
             self._files[f"{basename}_pred.png"] = _png_bytes(self._lut[pred.clip(0, 255)])
 
     def _run_official(self, folder: str, gt_files: list[str]) -> dict[str, dict[str, float]]:
-        cs = _import_cityscapes("evaluation.evalPixelLevelSemanticLabeling")
-        cs.args.predictionPath = folder
-        cs.args.predictionWalk = None
-        cs.args.JSONOutput = False
-        cs.args.colorized = False
+        cs = _official_script("evalPixelLevelSemanticLabeling", folder)
         predictions = [cs.getPrediction(cs.args, gt) for gt in gt_files]
         res = cs.evaluateImgLists(predictions, gt_files, cs.args)
         return OrderedDict(
@@ -234,11 +243,7 @@ class CityscapesInstanceEvaluator(_CityscapesEvaluator):
             self._files[f"{basename}_pred.txt"] = "".join(lines).encode()
 
     def _run_official(self, folder: str, gt_files: list[str]) -> dict[str, dict[str, float]]:
-        cs = _import_cityscapes("evaluation.evalInstanceLevelSemanticLabeling")
-        cs.args.predictionPath = folder
-        cs.args.predictionWalk = None
-        cs.args.JSONOutput = False
-        cs.args.colorized = False
+        cs = _official_script("evalInstanceLevelSemanticLabeling", folder)
         # A fresh ground-truth cache per run: the default location is shared by every run.
         cs.args.gtInstancesFile = os.path.join(folder, "gtInstances.json")
         if os.path.exists(cs.args.gtInstancesFile):

@@ -4,8 +4,8 @@
 * ``join_inside`` keeps every path built from annotation data inside its root: an absolute name
   or one that climbs out with ``..`` is refused (it could make evaluation overwrite any file, or
   training read one).
-* Per-format checks return :class:`RecordProblem` lists; ``refuse`` turns them into one error
-  that lists the first few, each with the record and the fix.
+* Per-format checks return :class:`RecordProblem` lists; ``read_checked_json`` reads a file and
+  turns its problems into one error that lists the first few, each with the record and the fix.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 import math
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 __all__ = [
@@ -25,7 +25,7 @@ __all__ = [
     "is_finite_number",
     "join_inside",
     "read_annotation_json",
-    "refuse",
+    "read_checked_json",
     "unsafe_name",
 ]
 
@@ -132,7 +132,19 @@ def category_ids(data: dict) -> set | None:
     return {c.get("id") for c in data["categories"] if isinstance(c, dict)}
 
 
-def refuse(problems: list[RecordProblem], json_file: str) -> None:
+def read_checked_json(json_file: str, check: Callable[[Any], list[RecordProblem]]) -> Any:
+    """The content of ``json_file`` once ``check`` finds no problem in it.
+
+    Raises:
+        FileNotFoundError, ValueError: as :func:`read_annotation_json`.
+        ValueError: ``check`` found problems; the message lists the first few.
+    """
+    data = read_annotation_json(json_file)
+    _refuse(check(data), json_file)
+    return data
+
+
+def _refuse(problems: list[RecordProblem], json_file: str) -> None:
     """Raises one ValueError listing the first problems of ``json_file``; does nothing when there are none."""
     if not problems:
         return

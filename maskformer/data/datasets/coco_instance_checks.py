@@ -18,8 +18,7 @@ from maskformer.data.datasets.annotation_files import (
     category_ids,
     duplicates,
     is_finite_number,
-    read_annotation_json,
-    refuse,
+    read_checked_json,
     unsafe_name,
 )
 
@@ -183,8 +182,7 @@ def load_coco_api(json_file: str) -> COCO:
     Raises:
         ValueError: the file does not parse, or lists its invalid records.
     """
-    data = read_annotation_json(json_file)
-    refuse(check_instance_json(data), json_file)
+    data = read_checked_json(json_file, check_instance_json)
     with contextlib.redirect_stdout(io.StringIO()):
         coco = COCO()
         coco.dataset = data

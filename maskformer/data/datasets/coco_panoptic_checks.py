@@ -14,8 +14,7 @@ from maskformer.data.datasets.annotation_files import (
     category_ids,
     duplicates,
     is_finite_number,
-    read_annotation_json,
-    refuse,
+    read_checked_json,
     unsafe_name,
 )
 
@@ -110,6 +109,4 @@ def load_panoptic_json(json_file: str) -> dict[str, Any]:
     Raises:
         ValueError: the file does not parse, or lists its invalid records.
     """
-    data = read_annotation_json(json_file)
-    refuse(check_panoptic_json(data), json_file)
-    return data
+    return read_checked_json(json_file, check_panoptic_json)
