@@ -168,10 +168,16 @@ def _convert_backbone(state: dict[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
-def _convert_with(state: dict[str, Tensor], rules: list[Rule], prefix: str, what: str) -> dict[str, Tensor]:
+def _convert_with(
+    state: dict[str, Tensor],
+    rules: list[Rule],
+    prefix: str,
+    what: str,
+    formatter: Callable[[re.Match], dict] = _no_fields,
+) -> dict[str, Tensor]:
     out = {}
     for name, tensor in state.items():
-        target = _apply_rules(name, rules, _no_fields)
+        target = _apply_rules(name, rules, formatter)
         if target is None:
             raise KeyError(f"HF {what} parameter {name!r} has no known counterpart")
         out[prefix + target] = tensor
@@ -271,13 +277,7 @@ def _convert_fpn(state: dict[str, Tensor], prefix: str) -> dict[str, Tensor]:
         level = num_layers - int(match.group(1)) if match.groups() else 0
         return {"top": num_layers + 1, "level": level}
 
-    out = {}
-    for name, tensor in state.items():
-        target = _apply_rules(name, _MF_PIXEL_DECODER_RULES, fields)
-        if target is None:
-            raise KeyError(f"HF MaskFormer pixel decoder parameter {name!r} has no known counterpart")
-        out[prefix + target] = tensor
-    return out
+    return _convert_with(state, _MF_PIXEL_DECODER_RULES, prefix, "MaskFormer pixel decoder", fields)
 
 
 def convert_hf_maskformer_state_dict(state: dict[str, Tensor]) -> dict[str, Tensor]:
