@@ -1,7 +1,5 @@
 """Name conversion and alignment of foreign checkpoints (no backbone code needed)."""
 
-import re
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,18 +12,10 @@ from maskformer.checkpoint.convert import (
     detect_format,
     group_names,
 )
+from tests.helpers.official_models import read_keys
+from tests.helpers.paths import REFERENCE
 
-REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "reference"
 KEY_FILES = sorted(REFERENCE.glob("keys_*.txt"))
-
-
-def read_keys(path: Path) -> dict[str, tuple[int, ...]]:
-    """``name (d0, d1, ...)`` per line -> {name: shape}."""
-    out = {}
-    for line in path.read_text().splitlines():
-        name, shape = re.fullmatch(r"(\S+) \(([\d, ]*)\)", line.strip()).groups()
-        out[name] = tuple(int(d) for d in shape.split(",") if d.strip())
-    return out
 
 
 class FakeModel(nn.Module):

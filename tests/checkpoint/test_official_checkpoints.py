@@ -1,7 +1,6 @@
 """Official-format model-zoo pickles with the official names and shapes load into our models completely."""
 
 import pickle
-import re
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +12,9 @@ from maskformer.config import get_cfg
 from maskformer.data import register_builtin_datasets
 from maskformer.modeling import build_model
 from maskformer.utils.analysis import skip_weight_init
+from tests.helpers.official_models import read_keys
+from tests.helpers.paths import REFERENCE
 
-REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "reference"
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 # keys_<model>.txt -> the official config whose model produced those names (see the reference README).
 KEY_FILE_CONFIGS = {
@@ -31,14 +31,6 @@ KEY_FILE_CONFIGS = {
 
 # The models take their thing classes from the metadata of the configs' datasets (no files needed).
 register_builtin_datasets()
-
-def read_keys(path: Path) -> dict[str, tuple[int, ...]]:
-    out = {}
-    for line in path.read_text().splitlines():
-        name, shape = re.fullmatch(r"(\S+) \(([\d, ]*)\)", line.strip()).groups()
-        out[name] = tuple(int(d) for d in shape.split(",") if d.strip())
-    return out
-
 
 def write_official_pkl(shapes: dict[str, tuple[int, ...]], path: Path) -> dict[str, np.ndarray]:
     """A Detectron2 model-zoo style file: {"model": numpy arrays, "__author__", "matching_heuristics"}."""

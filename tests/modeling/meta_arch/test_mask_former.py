@@ -5,10 +5,8 @@ official state_dict names and shapes."""
 import pytest
 import torch
 
-from maskformer.config import get_cfg
-from maskformer.data import register_builtin_datasets
 from maskformer.modeling import META_ARCH_REGISTRY, MaskFormer, build_model
-from tests.helpers.paths import REFERENCE
+from tests.helpers.official_models import build_official, official_keys
 from tests.helpers.tiny_maskformer import NUM_CLASSES, THING_IDS, batch, tiny_cfg
 
 
@@ -121,28 +119,16 @@ def test_bad_transformer_in_feature():
         build_model(tiny_cfg(in_feature="transformer_encoder"), thing_ids=THING_IDS).eval()(batch())
 
 
-def official_shapes(keys_file: str) -> dict[str, tuple[int, ...]]:
-    out = {}
-    for line in (REFERENCE / keys_file).read_text().splitlines():
-        name, shape = line.split(" ", 1)
-        out[name] = tuple(int(d) for d in shape.strip("()").replace(" ", "").split(",") if d)
-    return out
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "name",
     ["mf_R50_ade20k_semantic", "mf_R50_coco_panoptic", "m2f_R50_coco_panoptic", "m2f_swinT_coco_panoptic"],
 )
 def test_official_configs_give_official_state_dict(name):
-    cfg = get_cfg()
     # Loaded unchanged: MaskFormer-era files get the standard decoder from the config loader.
-    cfg.merge_from_file(str(REFERENCE / f"cfg_{name}.yaml"))
-    cfg.MODEL.DEVICE = "cpu"
-    register_builtin_datasets()  # the thing ids of the config's DATASETS
-    model = build_model(cfg)
+    model = build_official(name)
     ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    assert ours == official_shapes(f"keys_{name}.txt")
+    assert ours == official_keys(name)
     if name == "m2f_R50_coco_panoptic":  # the count the reference README gives
         assert sum(p.numel() for p in model.parameters()) == 43_983_878
 

@@ -13,25 +13,16 @@ from maskformer.modeling import (
 )
 from maskformer.modeling.pixel_decoder.bifpn import BiFPNLayer, FastNormalizedFusion
 from maskformer.modeling.pixel_decoder.fapn import FeatureAlignment, FeatureSelection
-from maskformer.structures import ShapeSpec
+from tests.helpers.features import SHAPES
+from tests.helpers.features import backbone_features as features
 from tests.helpers.m2f_hf_pair import tiny_m2f_cfg
 from tests.helpers.tiny_maskformer import THING_IDS, batch, tiny_cfg
 
-SHAPES = {
-    "res2": ShapeSpec(channels=8, stride=4),
-    "res3": ShapeSpec(channels=12, stride=8),
-    "res4": ShapeSpec(channels=16, stride=16),
-    "res5": ShapeSpec(channels=20, stride=32),
-}
 DECODERS = {
     "SemanticFPNPixelDecoder": lambda: SemanticFPNPixelDecoder(SHAPES, conv_dim=32, mask_dim=24, norm="GN"),
     "FaPNPixelDecoder": lambda: FaPNPixelDecoder(SHAPES, conv_dim=32, mask_dim=24, norm="GN"),
     "BiFPNPixelDecoder": lambda: BiFPNPixelDecoder(SHAPES, conv_dim=32, mask_dim=24, norm="GN", num_layers=2),
 }
-
-
-def features(b=2, h=64, w=96):
-    return {k: torch.randn(b, s.channels, h // s.stride, w // s.stride) for k, s in SHAPES.items()}
 
 
 @pytest.mark.parametrize("name", sorted(DECODERS))

@@ -8,7 +8,8 @@ from maskformer.config import get_cfg
 from maskformer.modeling.pixel_decoder.build import PIXEL_DECODER_REGISTRY
 from maskformer.modeling.pixel_decoder.msdeformattn import MSDeformAttnPixelDecoder, encoder_reference_points
 from maskformer.structures import ShapeSpec
-from tests.helpers.paths import REFERENCE
+from tests.helpers.features import backbone_features
+from tests.helpers.official_models import build_official, official_keys
 
 SHAPES = {
     "res2": ShapeSpec(channels=8, stride=4),
@@ -35,13 +36,7 @@ def _decoder(**kw):
 
 
 def _features(batch=2, height=64, width=96, dtype=torch.float32):
-    gen = torch.Generator().manual_seed(0)
-    return {
-        name: torch.randn(
-            batch, spec.channels, height // spec.stride, width // spec.stride, generator=gen
-        ).to(dtype)
-        for name, spec in SHAPES.items()
-    }
+    return {k: v.to(dtype) for k, v in backbone_features(SHAPES, batch, height, width, seed=0).items()}
 
 
 def test_output_shapes_and_level_order():
@@ -89,29 +84,14 @@ def test_from_config_rejects_missing_features():
         MSDeformAttnPixelDecoder(cfg, SHAPES)
 
 
-def _reference_keys(name):
-    keys = {}
-    for line in (REFERENCE / f"keys_{name}.txt").read_text().splitlines():
-        key, shape = line.split(" (", 1)
-        keys[key] = tuple(int(x) for x in shape.rstrip(")").split(",") if x.strip())
-    return keys
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "name",
     ["m2f_R50_coco_panoptic", "m2f_R50_coco_instance", "m2f_R50_ade20k_semantic", "m2f_swinT_coco_panoptic"],
 )
 def test_official_parameter_names_and_shapes(name):
-    from maskformer.data import register_builtin_datasets
-    from maskformer.modeling import build_model
-
-    cfg = get_cfg()
-    cfg.merge_from_file(str(REFERENCE / f"cfg_{name}.yaml"))
-    cfg.MODEL.DEVICE = "cpu"
-    register_builtin_datasets()  # the thing ids of the config's DATASETS
-    model = build_model(cfg)
+    model = build_official(name)
     ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    assert ours == _reference_keys(name)
+    assert ours == official_keys(name)
     if name == "m2f_R50_coco_panoptic":
         assert sum(p.numel() for p in model.parameters()) == 43_983_878

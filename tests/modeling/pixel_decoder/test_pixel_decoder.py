@@ -5,18 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from maskformer.modeling import PIXEL_DECODER_REGISTRY, BasePixelDecoder, TransformerEncoderPixelDecoder
-from maskformer.structures import ShapeSpec
-
-SHAPES = {
-    "res2": ShapeSpec(channels=8, stride=4),
-    "res3": ShapeSpec(channels=12, stride=8),
-    "res4": ShapeSpec(channels=16, stride=16),
-    "res5": ShapeSpec(channels=20, stride=32),
-}
-
-
-def features(b=2, h=64, w=96):
-    return {k: torch.randn(b, s.channels, h // s.stride, w // s.stride) for k, s in SHAPES.items()}
+from tests.helpers.features import SHAPES
+from tests.helpers.features import backbone_features as features
 
 
 def test_base_pixel_decoder_contract():
