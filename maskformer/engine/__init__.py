@@ -5,7 +5,7 @@ from .hooks import EvalHook, IterationTimer, LRScheduler, PeriodicCheckpointer, 
 from .launch import launch
 from .predictor import Predictor
 from .train_loop import AMPTrainer, HookBase, SimpleTrainer, TrainerBase
-from .trainer import Trainer, format_results_table
+from .trainer import Trainer
 
 __all__ = [
     "AMPTrainer",
@@ -22,6 +22,5 @@ __all__ = [
     "create_ddp_model",
     "default_argument_parser",
     "default_setup",
-    "format_results_table",
     "launch",
 ]

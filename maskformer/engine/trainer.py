@@ -20,7 +20,7 @@ per-sample RNGs derived from the sample position, and for any worker processes).
 
 from __future__ import annotations
 
-import json
+import functools
 import logging
 import os
 import weakref
@@ -32,41 +32,29 @@ from torch import nn
 
 from maskformer.checkpoint import Checkpointer
 from maskformer.config.value_checks import check_config_values
+from maskformer.evaluation.build import build_evaluator
+from maskformer.evaluation.expected_results import verify_results
+from maskformer.evaluation.testing import (
+    evaluate_datasets,
+    evaluate_with_tta,
+    save_test_results,
+    tta_evaluators,
+)
 from maskformer.solver import build_gradient_clipper, build_lr_scheduler, build_optimizer
 from maskformer.utils import comm
 from maskformer.utils.events import CommonMetricPrinter, EventWriter, JSONWriter, TensorboardXWriter
 from maskformer.utils.logger import setup_logger
 
 from . import hooks
+from .amp import inference_autocast
 from .auto_scale import auto_scale_workers
 from .defaults import create_ddp_model
 from .precise_bn import PreciseBN, get_bn_modules
 from .train_loop import AMPTrainer, HookBase, SimpleTrainer, TrainerBase
 
-__all__ = ["Trainer", "format_results_table"]
+__all__ = ["Trainer"]
 
 logger = logging.getLogger(__name__)
-
-
-def format_results_table(results: Mapping[str, Any]) -> str:
-    """Detectron2's copy-paste summary: per task a line of metric names, then one of values.
-
-    Per-category metrics (names with a "-", e.g. ``IoU-sky``) are left out; the evaluators log
-    them in full.
-    """
-    lines = []
-    for task, metrics in results.items():
-        if not isinstance(metrics, Mapping):
-            lines.append(f"copypaste: {task}={metrics}")
-            continue
-        main = {k: v for k, v in metrics.items() if "-" not in k}
-        values = [f"{v:.4f}" if isinstance(v, int | float) else str(v) for v in main.values()]
-        lines += [
-            f"copypaste: Task: {task}",
-            "copypaste: " + ",".join(main),
-            "copypaste: " + ",".join(values),
-        ]
-    return "\n".join(lines)
 
 
 class Trainer(TrainerBase):
@@ -85,6 +73,7 @@ class Trainer(TrainerBase):
         cfg = auto_scale_workers(cfg, comm.get_world_size())
         self.cfg = cfg
         model = self.build_model(cfg)
+        inference_autocast(cfg, model)  # a bad TEST.AMP setting fails now, not at the first evaluation
         optimizer = self.build_optimizer(cfg, model)
         model = create_ddp_model(model)
         self._trainer = self._build_step_trainer(cfg, model, optimizer)
@@ -212,8 +201,6 @@ class Trainer(TrainerBase):
             self._resume_rng = None
         super().train(self.start_iter, self.max_iter)
         if self.cfg.TEST.EXPECTED_RESULTS and comm.is_main_process():
-            from maskformer.evaluation import verify_results
-
             verify_results(self.cfg, self._last_eval_results or {})
         return self._last_eval_results
 
@@ -262,15 +249,16 @@ class Trainer(TrainerBase):
 
     @classmethod
     def build_evaluator(cls, cfg, dataset_name: str, output_folder: str | None = None) -> Any:
-        from maskformer.evaluation import build_evaluator
-
-        if output_folder is None:
-            output_folder = os.path.join(cfg.OUTPUT_DIR, "inference", dataset_name)
+        """``maskformer.evaluation.build_evaluator`` (default folder ``OUTPUT_DIR/inference/<name>``)."""
         return build_evaluator(cfg, dataset_name, output_folder)
 
     @classmethod
     def test(cls, cfg, model: nn.Module, evaluators: list[Any] | None = None) -> dict[str, Any]:
         """Evaluates ``model`` on every dataset of DATASETS.TEST (and with TTA if TEST.AUG.ENABLED).
+
+        Loaders and evaluators come from ``build_test_loader`` / ``build_evaluator``; the results
+        are logged as copy-paste tables and saved to ``OUTPUT_DIR/inference/results.json``
+        (``maskformer.evaluation.testing``).
 
         Args:
             cfg: the config.
@@ -286,43 +274,16 @@ class Trainer(TrainerBase):
         if not cfg.DATASETS.TEST:
             logger.info("DATASETS.TEST is empty: no evaluation.")
             return {}
-        results = cls._evaluate(cfg, model, evaluators)
-        if cfg.TEST.AUG.ENABLED:
-            from maskformer.inference.tta import SemanticSegmentorWithTTA
-
-            tta_evaluators = evaluators if evaluators is not None else cls._tta_evaluators(cfg)
-            tta_results = cls._evaluate(cfg, SemanticSegmentorWithTTA(cfg, model), tta_evaluators)
-            results.update({f"{k}_TTA": v for k, v in tta_results.items()})
-        if comm.is_main_process() and cfg.OUTPUT_DIR:
-            folder = os.path.join(cfg.OUTPUT_DIR, "inference")
-            os.makedirs(folder, exist_ok=True)
-            with open(os.path.join(folder, "results.json"), "w") as f:
-                json.dump(results, f, indent=2, default=float)
+        loader = functools.partial(cls.build_test_loader, cfg)
+        with inference_autocast(cfg, model):  # TEST.AMP.ENABLED
+            results = evaluate_datasets(
+                model,
+                cfg.DATASETS.TEST,
+                loader,
+                evaluators if evaluators is not None else functools.partial(cls.build_evaluator, cfg),
+            )
+            if cfg.TEST.AUG.ENABLED:
+                tta = evaluators if evaluators is not None else tta_evaluators(cfg, cls.build_evaluator)
+                results.update(evaluate_with_tta(cfg, model, loader, tta))
+        save_test_results(results, cfg.OUTPUT_DIR)
         return results
-
-    @classmethod
-    def _tta_evaluators(cls, cfg) -> list[Any]:
-        """Semantic-only evaluators for the TTA pass (the TTA model returns ``sem_seg`` only)."""
-        tta_cfg = cfg.clone()
-        tta_cfg.defrost()
-        tta_cfg.MODEL.MASK_FORMER.TEST.SEMANTIC_ON = True
-        tta_cfg.MODEL.MASK_FORMER.TEST.INSTANCE_ON = False
-        tta_cfg.MODEL.MASK_FORMER.TEST.PANOPTIC_ON = False
-        folder = os.path.join(cfg.OUTPUT_DIR, "inference_TTA")
-        return [cls.build_evaluator(tta_cfg, name, os.path.join(folder, name)) for name in cfg.DATASETS.TEST]
-
-    @classmethod
-    def _evaluate(cls, cfg, model: nn.Module, evaluators: list[Any] | None) -> dict[str, Any]:
-        from maskformer.evaluation import inference_on_dataset
-
-        names = list(cfg.DATASETS.TEST)
-        if evaluators is not None and len(evaluators) != len(names):
-            raise ValueError(f"{len(evaluators)} evaluators given for {len(names)} DATASETS.TEST entries.")
-        results: dict[str, Any] = {}
-        for idx, name in enumerate(names):
-            loader = cls.build_test_loader(cfg, name)
-            evaluator = evaluators[idx] if evaluators is not None else cls.build_evaluator(cfg, name)
-            results[name] = inference_on_dataset(model, loader, evaluator) or {}
-            if comm.is_main_process():
-                logger.info(f"Evaluation results for {name}:\n{format_results_table(results[name])}")
-        return next(iter(results.values())) if len(results) == 1 else results
