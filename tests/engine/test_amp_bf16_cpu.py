@@ -7,12 +7,14 @@ import math
 import pytest
 import torch
 
-from maskformer.engine import AMPTrainer, Predictor
+from maskformer.engine import AMPTrainer, Predictor, Trainer
+from maskformer.evaluation import DatasetEvaluator
 from maskformer.layers.ms_deform_attn import ms_deform_attn_core
 from maskformer.modeling import build_model
 from maskformer.structures import Instances
 from maskformer.utils.events import EventStorage
 from tests.helpers.tiny_m2f_shapes import save_tiny_weights, tiny_cfg
+from tests.helpers.toy_engine import ToyTrainer, toy_cfg, toy_stream
 
 BF16_OPTS = ["SOLVER.AMP.ENABLED", "True", "SOLVER.AMP.PRECISION", "bfloat16"]
 
@@ -128,3 +130,39 @@ def test_float16_inference_on_cpu_is_refused(weights):
     cfg = tiny_cfg(weights, ["TEST.AMP.ENABLED", "True", "SOLVER.AMP.PRECISION", "float16"])
     with pytest.raises(ValueError, match="TEST.AMP.ENABLED with SOLVER.AMP.PRECISION=float16 needs a CUDA"):
         Predictor(cfg)
+
+
+class _AutocastEvaluator(DatasetEvaluator):
+    """Records, per processed batch, whether CPU autocast is on and its dtype."""
+
+    def reset(self):
+        self.seen = []
+
+    def process(self, inputs, outputs):
+        self.seen.append((torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")))
+
+    def evaluate(self):
+        return {"autocast": {"batches": len(self.seen)}}
+
+
+class _EvalToyTrainer(ToyTrainer):
+    test = classmethod(Trainer.test.__func__)
+
+    @classmethod
+    def build_test_loader(cls, cfg, dataset_name):
+        return [batch[:1] for batch, _ in zip(toy_stream(), range(2))]
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_evaluation_runs_under_autocast_only_with_test_amp(tmp_path, enabled):
+    cfg = toy_cfg(str(tmp_path))
+    cfg.DATASETS.TEST = ("toy",)
+    cfg.TEST.AMP.ENABLED = enabled
+    cfg.SOLVER.AMP.PRECISION = "bfloat16"
+    evaluator = _AutocastEvaluator()
+    _EvalToyTrainer.test(cfg, _EvalToyTrainer.build_model(cfg), evaluators=[evaluator])
+    assert evaluator.seen == [(enabled, torch.bfloat16)] * 2
+    cfg.SOLVER.AMP.PRECISION = "float16"
+    if enabled:  # refused when the trainer is built, before any training
+        with pytest.raises(ValueError, match="TEST.AMP.ENABLED with SOLVER.AMP.PRECISION=float16"):
+            _EvalToyTrainer(cfg)
