@@ -164,7 +164,8 @@ class Predictor:
 
         Returns:
             The model's result dict at the image's original size: ``sem_seg`` ``[K, H, W]``,
-            ``panoptic_seg`` (``[H, W]`` ids, segments info), ``instances``, as configured.
+            ``panoptic_seg`` (``[H, W]`` ids, segments info), ``instances``, as configured
+            (dtypes and shapes: :mod:`maskformer.modeling.contract`).
         """
         return self._run([self.model_input(image, format)])[0]
 

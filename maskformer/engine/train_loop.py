@@ -147,7 +147,8 @@ class SimpleTrainer(TrainerBase):
     """One optimizer step per iteration on the batch from ``data_loader``.
 
     Args:
-        model: in training mode, ``model(batch) -> {name: scalar loss}`` (already weighted).
+        model: in training mode, ``model(batch) -> {name: scalar loss}`` (already weighted; see
+            :mod:`maskformer.modeling.contract`).
         data_loader: an iterable of batches (infinite, or at least ``max_iter`` long); None to
             set it later through the ``data_loader`` attribute.
         optimizer: the optimizer.

@@ -47,7 +47,12 @@ class DatasetEvaluator:
         """Prepares for a new round of evaluation."""
 
     def process(self, inputs: Sequence[dict[str, Any]], outputs: Sequence[dict[str, Any]]) -> None:
-        """Consumes one batch of inputs and the model's outputs for them."""
+        """Consumes one batch of inputs and the model's outputs for them.
+
+        Args:
+            inputs: the model's input dicts; outputs: its result dicts, in the same order (both
+                as in :mod:`maskformer.modeling.contract`).
+        """
 
     def evaluate(self) -> dict[str, Any]:
         """Returns ``{task: {metric: value}}`` (main process) or ``{}`` (other processes)."""

@@ -8,6 +8,8 @@ Pipeline of :meth:`MapperBase.__call__` (one dataset dict -> one model input dic
 3. pad image and maps at the bottom/right to ``size_divisibility`` (image 128, semantic map the
    ignore label, panoptic map 0 = void), as the official mappers do;
 4. convert to tensors and let the subclass build ``instances`` (``gt_classes``, ``gt_masks``).
+
+The output is the model input of ``maskformer.modeling.contract`` (fields, dtypes, shapes).
 """
 
 from __future__ import annotations
