@@ -18,17 +18,16 @@ from maskformer.evaluation import (
     SemSegEvaluator,
     inference_on_dataset,
 )
-from tests.evaluation.test_instance_evaluator import TO_DATASET as INSTANCE_TO_DATASET
-from tests.evaluation.test_instance_evaluator import _instances, _rect
-from tests.evaluation.test_instance_evaluator import _write_gt as _write_instance_gt
-from tests.evaluation.test_panoptic_evaluator import (
+from tests.helpers.coco_instances import TO_DATASET as INSTANCE_TO_DATASET
+from tests.helpers.coco_instances import pred_instances, rect, write_instance_gt
+from tests.helpers.coco_panoptic import (
     STUFF_TO_DATASET,
     THING_TO_DATASET,
-    _make_gt,
-    _make_prediction,
-    _to_output,
+    make_panoptic_gt,
+    panoptic_output,
+    perturb_panoptic,
+    write_panoptic_gt,
 )
-from tests.evaluation.test_panoptic_evaluator import _write_gt as _write_panoptic_gt
 
 NUM_IMAGES = 6
 H, W = 24, 32  # the panoptic fixture's size
@@ -48,24 +47,24 @@ class ReplayModel(nn.Module):
 def _build_data(tmp):
     """Ground-truth files of three kinds and matching model outputs for every image."""
     rng = np.random.default_rng(3)
-    gts = [_make_gt(rng) for _ in range(NUM_IMAGES)]
-    pan_json, pan_folder = _write_panoptic_gt(tmp, gts)
+    gts = [make_panoptic_gt(rng) for _ in range(NUM_IMAGES)]
+    pan_json, pan_folder = write_panoptic_gt(tmp, gts)
     outputs, instance_gts, inputs = {}, [], []
     for i, (ids, segments) in enumerate(gts):
-        out = _to_output(*_make_prediction(ids, segments, rng))
+        out = panoptic_output(*perturb_panoptic(ids, segments, rng))
         sem_gt = rng.integers(0, 4, (H, W)).astype(np.uint8)
         sem_gt[rng.random((H, W)) < 0.1] = 255
         Image.fromarray(sem_gt).save(tmp / f"sem_{i}.png")
         out["sem_seg"] = torch.from_numpy(rng.random((4, H, W))).float()
-        masks = [_rect(*rng.integers(0, 12, 2), *rng.integers(4, 12, 2)) for _ in range(2)]
+        masks = [rect(*rng.integers(0, 12, 2), *rng.integers(4, 12, 2)) for _ in range(2)]
         instance_gts.append([(m, 3) for m in masks])
         shifted = [np.roll(m, int(rng.integers(0, 3)), axis=1) for m in masks]
-        out["instances"] = _instances(shifted, rng.random(2).tolist(), [0, 1])
+        out["instances"] = pred_instances(shifted, rng.random(2).tolist(), [0, 1])
         outputs[i] = out
         inputs.append(
             {"image_id": i, "file_name": f"{i:04d}.jpg", "sem_seg_file_name": str(tmp / f"sem_{i}.png")}
         )
-    return inputs, outputs, (pan_json, pan_folder, _write_instance_gt(tmp, instance_gts))
+    return inputs, outputs, (pan_json, pan_folder, write_instance_gt(tmp, instance_gts))
 
 
 def _evaluate(tmp, out_dir, rank, world):

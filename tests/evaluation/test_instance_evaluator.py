@@ -2,70 +2,23 @@
 
 import contextlib
 import io
-import json
 import math
 
 import numpy as np
 import pycocotools.mask as mask_util
 import pytest
-import torch
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from maskformer.evaluation.instance import COCOInstanceEvaluator
-from maskformer.structures import Instances, masks_to_boxes
-
-H, W = 40, 48
-CATEGORIES = [{"id": 3, "name": "car"}, {"id": 7, "name": "bus"}]
-TO_DATASET = {0: 3, 1: 7}
-
-
-def _rect(y, x, h, w):
-    mask = np.zeros((H, W), bool)
-    mask[y : y + h, x : x + w] = True
-    return mask
-
-
-def _write_gt(tmp_path, per_image):
-    annotations = []
-    for image_id, objects in enumerate(per_image):
-        for mask, cat in objects:
-            rle = mask_util.encode(np.asfortranarray(mask.astype(np.uint8)))
-            bbox = mask_util.toBbox(rle).tolist()
-            rle["counts"] = rle["counts"].decode("utf-8")
-            annotations.append(
-                {
-                    "id": len(annotations) + 1,
-                    "image_id": image_id,
-                    "category_id": cat,
-                    "segmentation": rle,
-                    "area": float(mask.sum()),
-                    "bbox": bbox,
-                    "iscrowd": 0,
-                }
-            )
-    images = [{"id": i, "height": H, "width": W, "file_name": f"{i}.jpg"} for i in range(len(per_image))]
-    path = tmp_path / "instances.json"
-    path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": CATEGORIES}))
-    return str(path)
-
-
-def _instances(masks, scores, classes):
-    masks = torch.from_numpy(np.stack(masks)) if masks else torch.zeros(0, H, W, dtype=torch.bool)
-    return Instances(
-        (H, W),
-        pred_masks=masks,
-        scores=torch.tensor(scores, dtype=torch.float32),
-        pred_classes=torch.tensor(classes, dtype=torch.int64),
-        pred_boxes=masks_to_boxes(masks),
-    )
+from tests.helpers.coco_instances import TO_DATASET, pred_instances, rect, write_instance_gt
 
 
 def test_handmade_box_and_mask_ap(tmp_path):
     """A 10x10 gt and an 8x8 prediction inside it: IoU 0.64, matched at IoU 0.50, 0.55, 0.60 only."""
-    json_file = _write_gt(tmp_path, [[(_rect(5, 5, 10, 10), 3)]])
+    json_file = write_instance_gt(tmp_path, [[(rect(5, 5, 10, 10), 3)]])
     evaluator = COCOInstanceEvaluator(json_file, TO_DATASET, output_dir=str(tmp_path / "out"))
-    evaluator.process([{"image_id": 0}], [{"instances": _instances([_rect(6, 6, 8, 8)], [0.9], [0])}])
+    evaluator.process([{"image_id": 0}], [{"instances": pred_instances([rect(6, 6, 8, 8)], [0.9], [0])}])
     results = evaluator.evaluate()
     for task in ("bbox", "segm"):
         assert results[task]["AP"] == pytest.approx(30.0)
@@ -107,7 +60,7 @@ def test_equals_pycocotools(tmp_path):
     gts, predictions = [], []
     for _ in range(4):
         objects = [
-            (_rect(*rng.integers(0, 20, 2), *rng.integers(4, 20, 2)), int(rng.choice([3, 7])))
+            (rect(*rng.integers(0, 20, 2), *rng.integers(4, 20, 2)), int(rng.choice([3, 7])))
             for _ in range(3)
         ]
         gts.append(objects)
@@ -117,14 +70,14 @@ def test_equals_pycocotools(tmp_path):
                 masks.append(np.roll(mask, int(rng.integers(0, 4)), axis=1))
                 scores.append(float(rng.random()))
                 classes.append(0 if cat == 3 else 1)
-        masks.append(_rect(*rng.integers(0, 30, 2), 6, 6))
+        masks.append(rect(*rng.integers(0, 30, 2), 6, 6))
         scores.append(float(rng.random()))
         classes.append(int(rng.integers(0, 2)))
         predictions.append((masks, scores, classes))
-    json_file = _write_gt(tmp_path, gts)
+    json_file = write_instance_gt(tmp_path, gts)
     evaluator = COCOInstanceEvaluator(json_file, TO_DATASET)
     for image_id, (masks, scores, classes) in enumerate(predictions):
-        evaluator.process([{"image_id": image_id}], [{"instances": _instances(masks, scores, classes)}])
+        evaluator.process([{"image_id": image_id}], [{"instances": pred_instances(masks, scores, classes)}])
     results = evaluator.evaluate()
     for task in ("segm", "bbox"):
         stats = _direct_pycocotools(json_file, predictions, task)
@@ -135,19 +88,19 @@ def test_equals_pycocotools(tmp_path):
 
 def test_sparse_contiguous_ids(tmp_path):
     """ADE20K-panoptic style: thing contiguous ids are a subset of ids that also cover stuff."""
-    json_file = _write_gt(tmp_path, [[(_rect(0, 0, 10, 10), 7)]])
+    json_file = write_instance_gt(tmp_path, [[(rect(0, 0, 10, 10), 7)]])
     with pytest.raises(ValueError, match="contiguous_ids_cover_stuff"):
         COCOInstanceEvaluator(json_file, {4: 3, 9: 7})
     evaluator = COCOInstanceEvaluator(json_file, {4: 3, 9: 7}, contiguous_ids_cover_stuff=True)
-    evaluator.process([{"image_id": 0}], [{"instances": _instances([_rect(0, 0, 10, 10)], [1.0], [9])}])
+    evaluator.process([{"image_id": 0}], [{"instances": pred_instances([rect(0, 0, 10, 10)], [1.0], [9])}])
     assert evaluator.evaluate()["segm"]["AP"] == pytest.approx(100.0)
     evaluator.reset()
     with pytest.raises(KeyError, match="no dataset id"):
-        evaluator.process([{"image_id": 0}], [{"instances": _instances([_rect(0, 0, 4, 4)], [1.0], [5])}])
+        evaluator.process([{"image_id": 0}], [{"instances": pred_instances([rect(0, 0, 4, 4)], [1.0], [5])}])
 
 
 def test_no_predictions_gives_nan(tmp_path):
-    json_file = _write_gt(tmp_path, [[(_rect(0, 0, 10, 10), 7)]])
+    json_file = write_instance_gt(tmp_path, [[(rect(0, 0, 10, 10), 7)]])
     evaluator = COCOInstanceEvaluator(json_file, TO_DATASET)
-    evaluator.process([{"image_id": 0}], [{"instances": _instances([], [], [])}])
+    evaluator.process([{"image_id": 0}], [{"instances": pred_instances([], [], [])}])
     assert math.isnan(evaluator.evaluate()["segm"]["AP"])
