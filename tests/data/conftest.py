@@ -1,29 +1,11 @@
-"""Shared fixtures of the data tests: a tiny generated shapes dataset and the raw-layout writers."""
+"""Fixtures of the data tests: a config training on the tiny shapes dataset (``shapes_root``)."""
 
 from __future__ import annotations
-
-import os
 
 import pytest
 
 from maskformer.config import get_cfg
-from maskformer.data import DatasetCatalog, MetadataCatalog, register_shapes
-from maskformer.data.datasets.shapes import ensure_shapes_dataset
-from tests.helpers.tiny_shapes import TINY_PREFIX, TINY_SHAPES
-
-
-@pytest.fixture(scope="session")
-def shapes_root(tmp_path_factory) -> str:
-    """A tiny shapes dataset, generated once and registered as ``tinyshapes_{train,val}_*``."""
-    root = str(tmp_path_factory.mktemp("datasets"))
-    ensure_shapes_dataset(root, TINY_SHAPES)
-    if f"{TINY_PREFIX}_train_panoptic" in DatasetCatalog:
-        for name in DatasetCatalog.list():
-            if name.startswith(TINY_PREFIX):
-                DatasetCatalog.remove(name)
-                MetadataCatalog.remove(name)
-    register_shapes(root, TINY_SHAPES, prefix=TINY_PREFIX)
-    return os.path.join(root, TINY_SHAPES.dirname)
+from tests.helpers.tiny_shapes import TINY_PREFIX
 
 
 @pytest.fixture

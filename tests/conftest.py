@@ -1,0 +1,11 @@
+"""Fixtures used by the tests of more than one folder (see tests/README.md)."""
+
+import pytest
+
+from tests.helpers.tiny_shapes import write_tiny_shapes
+
+
+@pytest.fixture(scope="session")
+def shapes_root(tmp_path_factory) -> str:
+    """A tiny shapes dataset, generated once and registered as ``tinyshapes_{train,val}_*``."""
+    return write_tiny_shapes(str(tmp_path_factory.mktemp("datasets")))
