@@ -1,11 +1,13 @@
 """Evaluation: evaluators (semantic, panoptic, instance, Cityscapes) and inference over a dataset.
 
-Typical use (what ``Trainer.test`` does)::
+Typical use for one dataset::
 
     evaluator = build_evaluator(cfg, dataset_name)          # by the dataset's evaluator_type
     results = inference_on_dataset(model, build_test_loader(cfg, dataset_name), evaluator)
 
 ``results`` is ``{task: {metric: value}}`` on the main process and ``{}`` on the others.
+``testing.py`` runs every test dataset and the TTA pass, logs and saves the results (what
+``Trainer.test`` does); ``expected_results.py`` checks them against ``TEST.EXPECTED_RESULTS``.
 """
 
 from .build import EVALUATOR_REGISTRY, build_evaluator
