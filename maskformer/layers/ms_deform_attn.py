@@ -104,7 +104,7 @@ class _WeightedGather(torch.autograd.Function):
     Autograd's own ``embedding_bag`` backward sorts all indices and runs a serial per-sample loop
     (~50x the forward time on CPU); here the weight gradient is a sampled dense-dense product
     (``sampled_addmm`` on CPU, chunked gathers elsewhere) and the table gradient the transposed
-    gather (entries sorted by table row, one ``embedding_bag``).
+    gather (entries sorted by table row, one ``embedding_bag`` per bilinear corner).
     """
 
     @staticmethod
@@ -133,21 +133,36 @@ def _scatter_weighted(grad_out: Tensor, rows: Tensor, weights: Tensor, num_rows:
     """``grad_table[rows[b, k]] += weights[b, k] * grad_out[b]``; returns ``[num_rows, C]``.
 
     The transposed gather: entries sorted by table row become bags of the fast ``embedding_bag``
-    kernel (``index_add_`` on CPU is a serial scatter, ~20x slower here).
+    kernel (``index_add_`` on CPU is a serial scatter, ~20x slower here), one call per bilinear
+    corner. Only the top-left corners are sorted (a quarter of the entries): the other corners of
+    a location are its top-left row plus an offset that is constant within a level, and a level's
+    rows stay inside its own zero-bordered block of the table, so the same order sorts them too.
+
+    Args:
+        grad_out: ``[B, C]``.
+        rows: ``[B, K]``, ``K`` a multiple of 4, grouped by location in the corner order of
+            ``_corner_rows_and_weights``.
+        weights: ``[B, K]``.
+        num_rows: rows of the table.
     """
-    flat_rows = rows.reshape(-1)
-    order = flat_rows.argsort()
-    counts = torch.bincount(flat_rows, minlength=num_rows)
-    offsets = torch.zeros_like(counts)
-    torch.cumsum(counts[:-1], 0, out=offsets[1:])
-    bag_of_entry = order.div(rows.shape[1], rounding_mode="floor")
-    return F.embedding_bag(
-        bag_of_entry.to(rows.dtype),
-        grad_out,
-        offsets.to(rows.dtype),
-        mode="sum",
-        per_sample_weights=weights.reshape(-1)[order],
-    )
+    corner_rows = rows.reshape(-1, 4)
+    order = corner_rows[:, 0].argsort()
+    bag_of_entry = order.div(rows.shape[1] // 4, rounding_mode="floor").to(rows.dtype)
+    sorted_weights = weights.reshape(-1, 4).index_select(0, order)  # a gather of 4-float rows
+    grad_table = None
+    for corner in range(4):
+        counts = torch.bincount(corner_rows[:, corner], minlength=num_rows)
+        offsets = torch.zeros_like(counts)
+        torch.cumsum(counts[:-1], 0, out=offsets[1:])
+        part = F.embedding_bag(
+            bag_of_entry,
+            grad_out,
+            offsets.to(rows.dtype),
+            mode="sum",
+            per_sample_weights=sorted_weights[:, corner].contiguous(),
+        )
+        grad_table = part if grad_table is None else grad_table.add_(part)
+    return grad_table
 
 
 def _sampled_dots(grad_out: Tensor, table: Tensor, rows: Tensor) -> Tensor:
