@@ -18,14 +18,12 @@ import torch
 from common import CONFIG, load_note, median_time
 
 from maskformer import export
-from maskformer.config import get_cfg
+from maskformer.config import load_config
 from maskformer.modeling import build_model
 
 
 def build_network(config_file: str) -> export.SegmentationNetwork:
-    cfg = get_cfg()
-    cfg.merge_from_file(config_file)
-    cfg.MODEL.DEVICE = "cpu"
+    cfg = load_config(config_file, ["MODEL.DEVICE", "cpu"], freeze=False)
     torch.manual_seed(0)
     return export.SegmentationNetwork(build_model(cfg, thing_ids=[]).eval()).eval()
 

@@ -20,7 +20,7 @@ import torch
 from bench_m2f_train_step import make_batch, model_inputs
 from common import Result, add_common_args, format_table, load_note, measure_peak_mb, run_isolated
 
-from maskformer.config import get_cfg
+from maskformer.config import load_config
 from maskformer.data import register_builtin_datasets
 from maskformer.modeling import build_model
 
@@ -35,9 +35,7 @@ def worker(matching: str, loss: str, batch: int, height: int, width: int, masks:
     """Prints the peak-RSS growth (MB) of one training step with the given Table 5 row."""
     torch.set_num_threads(threads)
     register_builtin_datasets()
-    cfg = get_cfg()
-    cfg.merge_from_file(str(CONFIG))
-    cfg.MODEL.DEVICE = "cpu"
+    cfg = load_config(str(CONFIG), ["MODEL.DEVICE", "cpu"], freeze=False)
     cfg.MODEL.MASK_FORMER.MATCHING_ON_POINTS = matching == "point"
     cfg.MODEL.MASK_FORMER.LOSS_ON_POINTS = loss == "point"
     model = build_model(cfg).train()

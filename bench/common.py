@@ -119,14 +119,12 @@ def build_pair(seed: int = 0, tiny: bool = False, device: str = "cpu"):
     import maskformer.modeling.pixel_decoder.msdeformattn  # noqa: F401  (registration)
     import maskformer.modeling.transformer_decoder.masked_attention  # noqa: F401
     from maskformer.checkpoint.hf import convert_hf_mask2former_state_dict
-    from maskformer.config import get_cfg
+    from maskformer.config import load_config
     from maskformer.modeling import build_model
 
     torch.manual_seed(seed)
     hf = hf_r50_coco_panoptic(tiny).eval()
-    cfg = get_cfg()
-    cfg.merge_from_file(str(CONFIG))
-    cfg.merge_from_list(["MODEL.DEVICE", device, *(TINY_OPTS if tiny else [])])
+    cfg = load_config(str(CONFIG), ["MODEL.DEVICE", device, *(TINY_OPTS if tiny else [])], freeze=False)
     ours = build_model(cfg, thing_ids=coco_panoptic_thing_ids()).eval()
     missing, unexpected = ours.load_state_dict(
         convert_hf_mask2former_state_dict(hf.state_dict()), strict=True

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from maskformer.config import get_cfg
+from maskformer.config import load_config
 from maskformer.data import build_mapper
 from maskformer.engine import Predictor
 from maskformer.engine.visualize import visualize_prediction
@@ -65,10 +65,9 @@ def main() -> None:
     colors[0] = [90, 140, 190]  # VOC's background is black; a visible stuff colour reads better
     segment_masks = np.concatenate([voc["class_label"][None] == 0, np.asarray(voc["masks"], bool)])
     segment_classes = [0, *map(int, voc["labels"])]
-    cfg = get_cfg()
-    cfg.merge_from_file(str(CONFIG))
-    cfg.merge_from_list(["MODEL.SEM_SEG_HEAD.NUM_CLASSES", len(names), "INPUT.MIN_SIZE_TEST", 384])
-    cfg.merge_from_list(["INPUT.MAX_SIZE_TEST", 640, "MODEL.DEVICE", "cpu"])
+    sizes = ["INPUT.MIN_SIZE_TEST", 384, "INPUT.MAX_SIZE_TEST", 640]
+    opts = ["MODEL.SEM_SEG_HEAD.NUM_CLASSES", len(names), *sizes, "MODEL.DEVICE", "cpu"]
+    cfg = load_config(str(CONFIG), opts, freeze=False)
     resized = tuple(build_mapper(cfg, is_train=False).map_image({}, voc["rgb"])["image"].shape[-2:])
     network = AnnotationNetwork(segment_masks, segment_classes, len(names), resized)
     things = range(1, len(names))  # background is stuff, the 20 object classes are things
