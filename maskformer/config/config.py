@@ -9,8 +9,9 @@ Differences from fvcore / Detectron2 (same API otherwise):
   All unknown keys of a file are reported at once.
 * Values are type-checked (an int is accepted for a float key, a list for a tuple and back,
   anything for a key whose default is None); a frozen config refuses merges.
-* Keys without effect here (``compat.NO_EFFECT_KEYS``) are logged once when set to a non-default
-  value, and MaskFormer-era files get MaskFormer behaviour (``compat.maskformer_era_overrides``).
+* Keys without effect here (``compat.NO_EFFECT_KEYS``) are logged once per key and process when a
+  file or an override sets them to a non-default value, and MaskFormer-era files get MaskFormer
+  behaviour (``compat.maskformer_era_overrides``).
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class CfgNode(_FvCfgNode):
             value = self._decode_cfg_value(raw)
             value = _coerce(value, node[leaf], full_key, "command-line override")
             check_value(full_key, value, "command-line override")
+            warn_no_effect(full_key, value, node[leaf], "command-line override")
             node[leaf] = value
 
     def _check_mutable(self, what: str) -> None:

@@ -6,10 +6,12 @@ is a subset with the same values) and this project's own keys, marked ``[project
 official YAMLs override many of these (e.g. loss weights 2/5/5 and ``DEC_LAYERS: 10``); the values
 here are what a key holds when no file sets it.
 
-Keys kept only so that official YAML files load unchanged, without any effect in this code base, are
-listed in ``compat.py`` (``NO_EFFECT_KEYS``).
+Only live keys are written here. Keys kept only so that official YAML files load unchanged, without
+any effect in this code base, are added at the end by ``compat.add_compat_config`` (next to their
+list, ``compat.NO_EFFECT_KEYS``); setting one of them to a non-default value is logged.
 """
 
+from .compat import add_compat_config
 from .config import CfgNode
 
 # Detectron2's short name for a config section.
@@ -17,18 +19,10 @@ CN = CfgNode
 
 _C = CN()
 
-# Config format version (Detectron2's); kept so that official files load unchanged.
-_C.VERSION = 2
-
 # -----------------------------------------------------------------------------
 # MODEL
 # -----------------------------------------------------------------------------
 _C.MODEL = CN()
-# Load precomputed proposals with the dataset (Detectron2 R-CNN option; no effect here).
-_C.MODEL.LOAD_PROPOSALS = False
-# Detectron2 R-CNN mask/keypoint head switches (no effect here).
-_C.MODEL.MASK_ON = False
-_C.MODEL.KEYPOINT_ON = False
 # Device the model is built on: "cuda", "cpu", "mps", "cuda:1", ...
 _C.MODEL.DEVICE = "cuda"
 # Name in META_ARCH_REGISTRY: "MaskFormer" (both papers) or "SemanticSegmentor" (per-pixel baselines).
@@ -47,194 +41,6 @@ _C.MODEL.BACKBONE = CN()
 _C.MODEL.BACKBONE.NAME = "build_resnet_backbone"
 # Freeze the stem (1) and the first stages (2..5) of a ResNet; 0 trains everything.
 _C.MODEL.BACKBONE.FREEZE_AT = 2
-
-# Detectron2 FPN backbone (no effect here: the pixel decoders read MODEL.SEM_SEG_HEAD).
-_C.MODEL.FPN = CN()
-# Input features of the FPN backbone.
-_C.MODEL.FPN.IN_FEATURES = []
-# Output channels of the FPN backbone.
-_C.MODEL.FPN.OUT_CHANNELS = 256
-# Normalisation of the FPN backbone: "" or "GN".
-_C.MODEL.FPN.NORM = ""
-# Fusion of top-down and lateral features: "sum" or "avg".
-_C.MODEL.FPN.FUSE_TYPE = "sum"
-
-# -----------------------------------------------------------------------------
-# Detectron2 detection heads (R-CNN / RetinaNet / Panoptic FPN). Accepted so that the official
-# resolved configs load; none of them has an effect in this code base (see compat.py).
-# -----------------------------------------------------------------------------
-_C.MODEL.PROPOSAL_GENERATOR = CN()
-# Proposal generator name ("RPN", "RRPN", "PrecomputedProposals").
-_C.MODEL.PROPOSAL_GENERATOR.NAME = "RPN"
-# Minimum proposal side in pixels.
-_C.MODEL.PROPOSAL_GENERATOR.MIN_SIZE = 0
-
-_C.MODEL.ANCHOR_GENERATOR = CN()
-# Anchor generator name.
-_C.MODEL.ANCHOR_GENERATOR.NAME = "DefaultAnchorGenerator"
-# Anchor sizes per feature map.
-_C.MODEL.ANCHOR_GENERATOR.SIZES = [[32, 64, 128, 256, 512]]
-# Anchor aspect ratios (H/W) per feature map.
-_C.MODEL.ANCHOR_GENERATOR.ASPECT_RATIOS = [[0.5, 1.0, 2.0]]
-# Anchor angles in degrees (rotated anchors).
-_C.MODEL.ANCHOR_GENERATOR.ANGLES = [[-90, 0, 90]]
-# Offset of the first anchor centre, in units of the stride.
-_C.MODEL.ANCHOR_GENERATOR.OFFSET = 0.0
-
-_C.MODEL.RPN = CN()
-# RPN head name.
-_C.MODEL.RPN.HEAD_NAME = "StandardRPNHead"
-# RPN input features.
-_C.MODEL.RPN.IN_FEATURES = ["res4"]
-# Prune anchors outside the image by this many pixels (-1: keep all).
-_C.MODEL.RPN.BOUNDARY_THRESH = -1
-# IoU thresholds and labels for anchor matching.
-_C.MODEL.RPN.IOU_THRESHOLDS = [0.3, 0.7]
-_C.MODEL.RPN.IOU_LABELS = [0, -1, 1]
-# Anchors sampled per image and their positive fraction.
-_C.MODEL.RPN.BATCH_SIZE_PER_IMAGE = 256
-_C.MODEL.RPN.POSITIVE_FRACTION = 0.5
-# Box regression loss ("smooth_l1", "giou"), its weight, target weights and beta.
-_C.MODEL.RPN.BBOX_REG_LOSS_TYPE = "smooth_l1"
-_C.MODEL.RPN.BBOX_REG_LOSS_WEIGHT = 1.0
-_C.MODEL.RPN.BBOX_REG_WEIGHTS = [1.0, 1.0, 1.0, 1.0]
-_C.MODEL.RPN.SMOOTH_L1_BETA = 0.0
-# Weight of the RPN losses.
-_C.MODEL.RPN.LOSS_WEIGHT = 1.0
-# Proposals kept before / after NMS, in training and in test.
-_C.MODEL.RPN.PRE_NMS_TOPK_TRAIN = 12000
-_C.MODEL.RPN.PRE_NMS_TOPK_TEST = 6000
-_C.MODEL.RPN.POST_NMS_TOPK_TRAIN = 2000
-_C.MODEL.RPN.POST_NMS_TOPK_TEST = 1000
-# NMS IoU threshold of the proposals.
-_C.MODEL.RPN.NMS_THRESH = 0.7
-# Channels of the RPN head convs (-1: same as the input).
-_C.MODEL.RPN.CONV_DIMS = [-1]
-
-_C.MODEL.ROI_HEADS = CN()
-# ROI heads name.
-_C.MODEL.ROI_HEADS.NAME = "Res5ROIHeads"
-# Number of foreground classes of the ROI heads.
-_C.MODEL.ROI_HEADS.NUM_CLASSES = 80
-# ROI heads input features.
-_C.MODEL.ROI_HEADS.IN_FEATURES = ["res4"]
-# IoU thresholds and labels for proposal matching.
-_C.MODEL.ROI_HEADS.IOU_THRESHOLDS = [0.5]
-_C.MODEL.ROI_HEADS.IOU_LABELS = [0, 1]
-# ROIs sampled per image and their positive fraction.
-_C.MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE = 512
-_C.MODEL.ROI_HEADS.POSITIVE_FRACTION = 0.25
-# Test-time score threshold and NMS threshold.
-_C.MODEL.ROI_HEADS.SCORE_THRESH_TEST = 0.05
-_C.MODEL.ROI_HEADS.NMS_THRESH_TEST = 0.5
-# Add ground-truth boxes to the proposals in training.
-_C.MODEL.ROI_HEADS.PROPOSAL_APPEND_GT = True
-
-_C.MODEL.ROI_BOX_HEAD = CN()
-# Box head name.
-_C.MODEL.ROI_BOX_HEAD.NAME = ""
-# Box regression loss type, weight, target weights and beta.
-_C.MODEL.ROI_BOX_HEAD.BBOX_REG_LOSS_TYPE = "smooth_l1"
-_C.MODEL.ROI_BOX_HEAD.BBOX_REG_LOSS_WEIGHT = 1.0
-_C.MODEL.ROI_BOX_HEAD.BBOX_REG_WEIGHTS = [10.0, 10.0, 5.0, 5.0]
-_C.MODEL.ROI_BOX_HEAD.SMOOTH_L1_BETA = 0.0
-# ROI pooler resolution, sampling ratio and type.
-_C.MODEL.ROI_BOX_HEAD.POOLER_RESOLUTION = 14
-_C.MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO = 0
-_C.MODEL.ROI_BOX_HEAD.POOLER_TYPE = "ROIAlignV2"
-# Number and width of FC layers, number and width of conv layers, normalisation.
-_C.MODEL.ROI_BOX_HEAD.NUM_FC = 0
-_C.MODEL.ROI_BOX_HEAD.FC_DIM = 1024
-_C.MODEL.ROI_BOX_HEAD.NUM_CONV = 0
-_C.MODEL.ROI_BOX_HEAD.CONV_DIM = 256
-_C.MODEL.ROI_BOX_HEAD.NORM = ""
-# Class-agnostic box regression.
-_C.MODEL.ROI_BOX_HEAD.CLS_AGNOSTIC_BBOX_REG = False
-# Train on boxes predicted by the box head instead of proposals.
-_C.MODEL.ROI_BOX_HEAD.TRAIN_ON_PRED_BOXES = False
-# Federated loss (LVIS) and sigmoid cross-entropy options.
-_C.MODEL.ROI_BOX_HEAD.USE_FED_LOSS = False
-_C.MODEL.ROI_BOX_HEAD.USE_SIGMOID_CE = False
-_C.MODEL.ROI_BOX_HEAD.FED_LOSS_FREQ_WEIGHT_POWER = 0.5
-_C.MODEL.ROI_BOX_HEAD.FED_LOSS_NUM_CLASSES = 50
-
-_C.MODEL.ROI_BOX_CASCADE_HEAD = CN()
-# Box regression target weights and IoU thresholds of the cascade stages.
-_C.MODEL.ROI_BOX_CASCADE_HEAD.BBOX_REG_WEIGHTS = [
-    [10.0, 10.0, 5.0, 5.0],
-    [20.0, 20.0, 10.0, 10.0],
-    [30.0, 30.0, 15.0, 15.0],
-]
-_C.MODEL.ROI_BOX_CASCADE_HEAD.IOUS = [0.5, 0.6, 0.7]
-
-_C.MODEL.ROI_MASK_HEAD = CN()
-# Mask head name.
-_C.MODEL.ROI_MASK_HEAD.NAME = "MaskRCNNConvUpsampleHead"
-# ROI pooler resolution, sampling ratio and type.
-_C.MODEL.ROI_MASK_HEAD.POOLER_RESOLUTION = 14
-_C.MODEL.ROI_MASK_HEAD.POOLER_SAMPLING_RATIO = 0
-_C.MODEL.ROI_MASK_HEAD.POOLER_TYPE = "ROIAlignV2"
-# Number and width of the convs, normalisation.
-_C.MODEL.ROI_MASK_HEAD.NUM_CONV = 0
-_C.MODEL.ROI_MASK_HEAD.CONV_DIM = 256
-_C.MODEL.ROI_MASK_HEAD.NORM = ""
-# Class-agnostic mask prediction.
-_C.MODEL.ROI_MASK_HEAD.CLS_AGNOSTIC_MASK = False
-
-_C.MODEL.ROI_KEYPOINT_HEAD = CN()
-# Keypoint head name.
-_C.MODEL.ROI_KEYPOINT_HEAD.NAME = "KRCNNConvDeconvUpsampleHead"
-# ROI pooler resolution, sampling ratio and type.
-_C.MODEL.ROI_KEYPOINT_HEAD.POOLER_RESOLUTION = 14
-_C.MODEL.ROI_KEYPOINT_HEAD.POOLER_SAMPLING_RATIO = 0
-_C.MODEL.ROI_KEYPOINT_HEAD.POOLER_TYPE = "ROIAlignV2"
-# Widths of the keypoint head convs.
-_C.MODEL.ROI_KEYPOINT_HEAD.CONV_DIMS = [512] * 8
-# Number of keypoints (17 for COCO).
-_C.MODEL.ROI_KEYPOINT_HEAD.NUM_KEYPOINTS = 17
-# Images with fewer visible keypoints are dropped from training.
-_C.MODEL.ROI_KEYPOINT_HEAD.MIN_KEYPOINTS_PER_IMAGE = 1
-# Normalise the keypoint loss by the number of visible keypoints.
-_C.MODEL.ROI_KEYPOINT_HEAD.NORMALIZE_LOSS_BY_VISIBLE_KEYPOINTS = True
-# Weight of the keypoint loss.
-_C.MODEL.ROI_KEYPOINT_HEAD.LOSS_WEIGHT = 1.0
-
-_C.MODEL.PANOPTIC_FPN = CN()
-# Weight of the instance losses of Panoptic FPN.
-_C.MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT = 1.0
-# Panoptic FPN heuristic combination of instance and semantic outputs.
-_C.MODEL.PANOPTIC_FPN.COMBINE = CN()
-_C.MODEL.PANOPTIC_FPN.COMBINE.ENABLED = True
-_C.MODEL.PANOPTIC_FPN.COMBINE.OVERLAP_THRESH = 0.5
-_C.MODEL.PANOPTIC_FPN.COMBINE.STUFF_AREA_LIMIT = 4096
-_C.MODEL.PANOPTIC_FPN.COMBINE.INSTANCES_CONFIDENCE_THRESH = 0.5
-
-_C.MODEL.RETINANET = CN()
-# Number of foreground classes of RetinaNet.
-_C.MODEL.RETINANET.NUM_CLASSES = 80
-# RetinaNet input features.
-_C.MODEL.RETINANET.IN_FEATURES = ["p3", "p4", "p5", "p6", "p7"]
-# Convs in the classification and box towers.
-_C.MODEL.RETINANET.NUM_CONVS = 4
-# IoU thresholds and labels for anchor matching.
-_C.MODEL.RETINANET.IOU_THRESHOLDS = [0.4, 0.5]
-_C.MODEL.RETINANET.IOU_LABELS = [0, -1, 1]
-# Prior probability of foreground used to initialise the classifier bias.
-_C.MODEL.RETINANET.PRIOR_PROB = 0.01
-# Test-time score threshold, top-k before NMS and NMS threshold.
-_C.MODEL.RETINANET.SCORE_THRESH_TEST = 0.05
-_C.MODEL.RETINANET.TOPK_CANDIDATES_TEST = 1000
-_C.MODEL.RETINANET.NMS_THRESH_TEST = 0.5
-# Box regression target weights.
-_C.MODEL.RETINANET.BBOX_REG_WEIGHTS = [1.0, 1.0, 1.0, 1.0]
-# Focal loss parameters of RetinaNet (MaskFormer's mask focal loss uses MODEL.MASK_FORMER.FOCAL_*).
-_C.MODEL.RETINANET.FOCAL_LOSS_GAMMA = 2.0
-_C.MODEL.RETINANET.FOCAL_LOSS_ALPHA = 0.25
-# Box regression loss beta and type.
-_C.MODEL.RETINANET.SMOOTH_L1_LOSS_BETA = 0.1
-_C.MODEL.RETINANET.BBOX_REG_LOSS_TYPE = "smooth_l1"
-# Normalisation in the towers.
-_C.MODEL.RETINANET.NORM = ""
 
 # -----------------------------------------------------------------------------
 # ResNet backbone (Detectron2 ResNet + DeepLab's add_deeplab_config)
@@ -257,10 +63,8 @@ _C.MODEL.RESNETS.RES5_DILATION = 1
 # Output channels of res2 (64 for R18/R34) and of the stem.
 _C.MODEL.RESNETS.RES2_OUT_CHANNELS = 256
 _C.MODEL.RESNETS.STEM_OUT_CHANNELS = 64
-# Deformable convolutions per stage res2..res5, modulated (v2) or not, and their groups.
+# Deformable convolutions per stage res2..res5 (not implemented: True is refused).
 _C.MODEL.RESNETS.DEFORM_ON_PER_STAGE = [False, False, False, False]
-_C.MODEL.RESNETS.DEFORM_MODULATED = False
-_C.MODEL.RESNETS.DEFORM_NUM_GROUPS = 1
 # Dilation of stage res4 (DeepLab option).
 _C.MODEL.RESNETS.RES4_DILATION = 1
 # Per-block dilation multipliers of res5 (DeepLab multi-grid).
@@ -334,14 +138,6 @@ _C.MODEL.SEM_SEG_HEAD.COMMON_STRIDE = 4
 _C.MODEL.SEM_SEG_HEAD.NORM = "GN"
 # Weight of the per-pixel baselines' cross-entropy loss.
 _C.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT = 1.0
-# DeepLab head options (add_deeplab_config; no effect here).
-_C.MODEL.SEM_SEG_HEAD.LOSS_TYPE = "hard_pixel_mining"
-_C.MODEL.SEM_SEG_HEAD.PROJECT_FEATURES = ["res2"]
-_C.MODEL.SEM_SEG_HEAD.PROJECT_CHANNELS = [48]
-_C.MODEL.SEM_SEG_HEAD.ASPP_CHANNELS = 256
-_C.MODEL.SEM_SEG_HEAD.ASPP_DILATIONS = [6, 12, 18]
-_C.MODEL.SEM_SEG_HEAD.ASPP_DROPOUT = 0.1
-_C.MODEL.SEM_SEG_HEAD.USE_DEPTHWISE_SEPARABLE_CONV = False
 # Channels of the per-pixel embeddings (mask features) that queries are multiplied with.
 _C.MODEL.SEM_SEG_HEAD.MASK_DIM = 256
 # Transformer encoder layers of "TransformerEncoderPixelDecoder" / of the MSDeformAttn encoder.
@@ -354,9 +150,14 @@ _C.MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME = "BasePixelDecoder"
 _C.MODEL.SEM_SEG_HEAD.BIFPN_NUM_LAYERS = 2
 # Features fed to the MSDeformAttn encoder.
 _C.MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES = ["res3", "res4", "res5"]
-# Read by nothing in the official code (8 heads, 4 points are hard-coded): no effect here either.
-_C.MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_N_POINTS = 4
-_C.MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_N_HEADS = 8
+
+# -----------------------------------------------------------------------------
+# Criterion (the losses of every meta-architecture)
+# -----------------------------------------------------------------------------
+_C.MODEL.CRITERION = CN()
+# A name in CRITERION_REGISTRY; "" = the meta-architecture's default (PerPixelCrossEntropy for
+# SemanticSegmentor, SetCriterion otherwise; see maskformer/criterion/build.py).
+_C.MODEL.CRITERION.NAME = ""
 
 # -----------------------------------------------------------------------------
 # MaskFormer / Mask2Former
@@ -445,8 +246,6 @@ _C.MODEL.MASK_FORMER.TEST.OVERLAP_THRESHOLD = 0.0
 # Resize the mask logits to the output size before semantic inference (True), or combine them at the
 # padded input size and resize the scores (False). PANOPTIC_ON or INSTANCE_ON implies True (official).
 _C.MODEL.MASK_FORMER.TEST.SEM_SEG_POSTPROCESSING_BEFORE_INFERENCE = False
-# Early MaskFormer releases' semantic inference switch; only "probabilistic" exists (no effect).
-_C.MODEL.MASK_FORMER.TEST.SEMANTIC_INFERENCE_METHOD = "probabilistic"
 # [project] Instance results: drop predictions whose score is not above this.
 _C.MODEL.MASK_FORMER.TEST.INSTANCE_SCORE_THRESH = 0.0
 # [project] Panoptic inference: "mask_former" (the papers' procedure) or "detr" (DETR's
@@ -480,8 +279,6 @@ _C.INPUT.CROP.SIZE = [0.9, 0.9]
 _C.INPUT.CROP.SINGLE_CATEGORY_MAX_AREA = 1.0
 # Channel order the model expects: "RGB" or "BGR".
 _C.INPUT.FORMAT = "BGR"
-# Instance mask format in dataset dicts' annotations: "polygon" or "bitmask".
-_C.INPUT.MASK_FORMAT = "polygon"
 # Name in the dataset mapper registry: "mask_former_semantic", "mask_former_panoptic",
 # "mask_former_instance", "coco_panoptic_lsj", "coco_instance_lsj", "detr_panoptic".
 _C.INPUT.DATASET_MAPPER_NAME = "mask_former_semantic"
@@ -503,11 +300,6 @@ _C.DATASETS = CN()
 _C.DATASETS.TRAIN = []
 # Test datasets (evaluated one after the other).
 _C.DATASETS.TEST = []
-# Precomputed proposal files and how many proposals to keep (R-CNN option; no effect here).
-_C.DATASETS.PROPOSAL_FILES_TRAIN = []
-_C.DATASETS.PRECOMPUTED_PROPOSAL_TOPK_TRAIN = 2000
-_C.DATASETS.PROPOSAL_FILES_TEST = []
-_C.DATASETS.PRECOMPUTED_PROPOSAL_TOPK_TEST = 1000
 # [project] Datasets declared in the config and registered by every tool: a list of mappings with
 # name, format (coco_panoptic / coco_instance / sem_seg), paths and categories (see
 # maskformer/data/datasets/from_config.py and "Your own data" in datasets/README.md).
@@ -608,8 +400,6 @@ _C.TEST = CN()
 _C.TEST.EXPECTED_RESULTS = []
 # Evaluate every this many iterations in training (0: only at the end).
 _C.TEST.EVAL_PERIOD = 0
-# Keypoint OKS sigmas (no effect here).
-_C.TEST.KEYPOINT_OKS_SIGMAS = []
 # Instance results kept per image (top-k over queries x classes).
 _C.TEST.DETECTIONS_PER_IMAGE = 100
 # [project] Semantic evaluation also reports PQ^St (each class present in an image is one segment),
@@ -645,13 +435,12 @@ _C.OUTPUT_DIR = "./output"
 _C.SEED = -1
 # torch.backends.cudnn.benchmark.
 _C.CUDNN_BENCHMARK = False
-# torch.set_float32_matmul_precision ("" leaves the PyTorch default).
-_C.FLOAT32_PRECISION = ""
-# Visualise training batches every this many iterations (0: never).
-_C.VIS_PERIOD = 0
 # [project] Write metrics (console, metrics.json, TensorBoard) every this many iterations; the
 # first console line comes after a few iterations.
 _C.LOG_PERIOD = 20
-# Detectron2's scratch value for quick hacks (no effect here).
-_C.GLOBAL = CN()
-_C.GLOBAL.HACK = 1.0
+
+# -----------------------------------------------------------------------------
+# Keys that only let official files load (Detectron2's R-CNN, RetinaNet, FPN, DeepLab head, ...);
+# each is listed, with the reason it changes nothing, in compat.NO_EFFECT_KEYS.
+# -----------------------------------------------------------------------------
+add_compat_config(_C)
