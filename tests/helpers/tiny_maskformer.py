@@ -3,6 +3,7 @@
 import torch
 
 from maskformer.config import get_cfg
+from maskformer.modeling import StandardTransformerDecoder
 from maskformer.modeling.transformer_decoder.masked_attention import MultiScaleMaskedTransformerDecoder
 from maskformer.structures import Instances
 
@@ -94,3 +95,25 @@ def decoder_levels(batch: int = 2, seed: int = 0) -> tuple[list[torch.Tensor], t
     gen = torch.Generator().manual_seed(seed)
     x = [torch.randn(batch, 16, h, w, generator=gen) for h, w in [(2, 3), (4, 6), (8, 12)]]
     return x, torch.randn(batch, 16, 16, 24, generator=gen)
+
+
+def tiny_standard_decoder(
+    in_channels: int = 16, deep_supervision: bool = True, mask_classification: bool = True, **kw
+) -> StandardTransformerDecoder:
+    """A 16-wide DETR-style decoder (7 queries, 5 classes, 3 layers, mask dim 8) in eval mode."""
+    args = dict(
+        num_classes=5,
+        hidden_dim=16,
+        num_queries=7,
+        nheads=4,
+        dropout=0.0,
+        dim_feedforward=32,
+        enc_layers=0,
+        dec_layers=3,
+        pre_norm=False,
+        deep_supervision=deep_supervision,
+        mask_dim=8,
+        enforce_input_project=False,
+    )
+    args.update(kw)
+    return StandardTransformerDecoder(in_channels, mask_classification, **args).eval()

@@ -16,7 +16,7 @@ from maskformer.modeling.transformer_decoder.detr_transformer import (
 from maskformer.modeling.transformer_decoder.layers import CrossAttentionLayer, FFNLayer, SelfAttentionLayer
 from maskformer.utils.analysis import skip_weight_init
 from tests.helpers.paths import REFERENCE, REPO
-from tests.modeling.transformer_decoder.test_standard_decoder import make
+from tests.helpers.tiny_maskformer import tiny_standard_decoder
 
 
 @pytest.mark.parametrize("pre_norm,expected", [(True, {"norm.weight", "norm.bias"}), (False, set())])
@@ -41,7 +41,7 @@ def test_zero_layer_pre_norm_encoder_is_its_layer_norm():
 def test_standard_decoder_pre_norm_without_encoder_layers_normalises_the_memory():
     """Official MaskFormer (PRE_NORM True, ENC_LAYERS 0): the decoder attends to LayerNorm(src)."""
     torch.manual_seed(0)
-    dec = make(pre_norm=True)
+    dec = tiny_standard_decoder(pre_norm=True)
     encoder_keys = {k for k in dec.state_dict() if k.startswith("transformer.encoder.")}
     assert encoder_keys == {"transformer.encoder.norm.weight", "transformer.encoder.norm.bias"}
     with torch.no_grad():

@@ -2,31 +2,12 @@
 
 import torch
 
-from maskformer.modeling import StandardTransformerDecoder
-
-
-def make(in_channels=16, deep_supervision=True, mask_classification=True, **kw):
-    args = dict(
-        num_classes=5,
-        hidden_dim=16,
-        num_queries=7,
-        nheads=4,
-        dropout=0.0,
-        dim_feedforward=32,
-        enc_layers=0,
-        dec_layers=3,
-        pre_norm=False,
-        deep_supervision=deep_supervision,
-        mask_dim=8,
-        enforce_input_project=False,
-    )
-    args.update(kw)
-    return StandardTransformerDecoder(in_channels, mask_classification, **args).eval()
+from tests.helpers.tiny_maskformer import tiny_standard_decoder
 
 
 def test_output_contract_with_deep_supervision():
     torch.manual_seed(0)
-    dec = make(in_channels=12)
+    dec = tiny_standard_decoder(in_channels=12)
     x, mask_features = torch.randn(2, 12, 3, 4), torch.randn(2, 8, 12, 16)
     out = dec(x, mask_features)
     assert out["pred_logits"].shape == (2, 7, 6)
@@ -38,7 +19,7 @@ def test_output_contract_with_deep_supervision():
 
 def test_masks_are_mask_embedding_dot_pixel_embedding():
     torch.manual_seed(0)
-    dec = make()
+    dec = tiny_standard_decoder()
     x, mask_features = torch.randn(1, 16, 2, 2), torch.randn(1, 8, 5, 6)
     out = dec(x, mask_features)
     # Rebuild the final prediction from the decoder's last normalised query state.
@@ -55,17 +36,17 @@ def test_masks_are_mask_embedding_dot_pixel_embedding():
 
 
 def test_no_deep_supervision_and_no_class_head():
-    dec = make(deep_supervision=False, mask_classification=False)
+    dec = tiny_standard_decoder(deep_supervision=False, mask_classification=False)
     out = dec(torch.randn(1, 16, 2, 2), torch.randn(1, 8, 4, 4))
     assert set(out) == {"pred_masks", "aux_outputs"} and out["aux_outputs"] == []
     assert not hasattr(dec, "class_embed")
     assert isinstance(dec.input_proj, torch.nn.Identity)
-    assert "input_proj.weight" in dict(make(enforce_input_project=True).named_parameters())
+    assert "input_proj.weight" in dict(tiny_standard_decoder(enforce_input_project=True).named_parameters())
 
 
 def test_padding_mask_hides_padded_pixels():
     torch.manual_seed(0)
-    dec = make(enc_layers=1)
+    dec = tiny_standard_decoder(enc_layers=1)
     x, mask_features = torch.randn(1, 16, 4, 4), torch.randn(1, 8, 8, 8)
     mask = torch.zeros(1, 4, 4, dtype=torch.bool)
     mask[:, :, 2:] = True
@@ -76,7 +57,7 @@ def test_padding_mask_hides_padded_pixels():
 
 
 def test_official_parameter_names():
-    names = set(make(in_channels=32, dec_layers=2).state_dict())
+    names = set(tiny_standard_decoder(in_channels=32, dec_layers=2).state_dict())
     assert {
         "transformer.decoder.layers.1.multihead_attn.in_proj_weight",
         "transformer.decoder.norm.weight",
