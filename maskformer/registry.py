@@ -9,7 +9,8 @@ keeps its registries and their ``build_*`` functions in its ``build.py``:
   ``build_transformer_decoder``;
 - ``modeling/heads/build.py``: ``SEM_SEG_HEAD_REGISTRY``, ``build_sem_seg_head``;
 - ``modeling/meta_arch/build.py``: ``META_ARCH_REGISTRY`` (built by ``modeling.build_model``);
-- ``criterion/build.py``: the criterion and its parts;
+- ``criterion/build.py``: ``CRITERION_REGISTRY``, ``MATCHER_REGISTRY``, ``build_criterion``,
+  ``build_matcher``;
 - ``data/mappers/build.py``: ``DATASET_MAPPER_REGISTRY``, ``build_mapper``;
 - ``evaluation/build.py``: ``EVALUATOR_REGISTRY``, ``build_evaluator``;
 - ``solver/build.py``: ``OPTIMIZER_REGISTRY``, ``LR_SCHEDULER_REGISTRY``, ``build_optimizer``,

@@ -17,7 +17,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["configurable"]
+__all__ = ["WithoutOptions", "configurable"]
 
 
 def _is_cfg(obj: Any) -> bool:
@@ -87,3 +87,19 @@ def configurable(init_func: Callable | None = None, *, from_config: Callable | N
         return wrapped
 
     return wrapper
+
+
+class WithoutOptions:
+    """Mixin for a registered component that a config builds but that reads nothing from it.
+
+    ``Cls(cfg)`` and ``Cls()`` both work; a subclass with options defines its own decorated
+    ``__init__`` and ``from_config``.
+    """
+
+    @configurable
+    def __init__(self) -> None:
+        super().__init__()
+
+    @classmethod
+    def from_config(cls, cfg) -> dict:
+        return {}

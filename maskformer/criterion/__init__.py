@@ -1,6 +1,7 @@
-"""Criterion: matcher, mask losses, point sampling and the set criterion."""
+"""Criterion: the losses of every meta-architecture (set criterion, per-pixel cross-entropy),
+matchers, mask losses and point sampling."""
 
-from .build import build_criterion
+from .build import CRITERION_REGISTRY, MATCHER_REGISTRY, build_criterion, build_matcher
 from .losses import (
     MASK_LOSS_REGISTRY,
     MaskLoss,
@@ -14,7 +15,9 @@ from .losses import (
     sigmoid_ce_loss,
     sigmoid_focal_loss,
 )
-from .matcher import MATCHER_REGISTRY, FixedMatcher, HungarianMatcher, build_matcher
+from .matcher import BoxHungarianMatcher, FixedMatcher, HungarianMatcher
+from .matcher_base import Indices, Matcher, solve_assignments
+from .per_pixel import PerPixelCrossEntropy, per_pixel_cross_entropy
 from .point_sampling import (
     calculate_uncertainty,
     get_uncertain_point_coords_with_randomness,
@@ -24,11 +27,16 @@ from .point_sampling import (
 from .set_criterion import SetCriterion, make_weight_dict
 
 __all__ = [
+    "CRITERION_REGISTRY",
     "MASK_LOSS_REGISTRY",
     "MATCHER_REGISTRY",
+    "BoxHungarianMatcher",
     "FixedMatcher",
     "HungarianMatcher",
+    "Indices",
     "MaskLoss",
+    "Matcher",
+    "PerPixelCrossEntropy",
     "SetCriterion",
     "SigmoidCELoss",
     "SigmoidFocalLoss",
@@ -42,8 +50,10 @@ __all__ = [
     "pairwise_dice_loss",
     "pairwise_sigmoid_ce_loss",
     "pairwise_sigmoid_focal_loss",
+    "per_pixel_cross_entropy",
     "point_sample",
     "random_point_coords",
     "sigmoid_ce_loss",
     "sigmoid_focal_loss",
+    "solve_assignments",
 ]

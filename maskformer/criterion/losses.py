@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import configurable
+from ..config.configurable import WithoutOptions
 from ..registry import Registry
 
 __all__ = [
@@ -62,17 +63,17 @@ def pairwise_sigmoid_ce_loss(inputs: torch.Tensor, targets: torch.Tensor) -> tor
     matrix products instead of a ``[Q, N, P]`` tensor.
 
     Args:
-        inputs: ``[Q, P]`` mask logits.
-        targets: ``[N, P]`` binary targets.
+        inputs: ``[Q, P]`` mask logits (or ``[B, Q, P]``: one cost matrix per image).
+        targets: ``[N, P]`` binary targets (or ``[B, N, P]``).
 
     Returns:
-        ``[Q, N]``: mean over points of the BCE of pair ``(q, n)``.
+        ``[Q, N]`` (or ``[B, Q, N]``): mean over points of the BCE of pair ``(q, n)``.
     """
-    num_points = inputs.shape[1]
+    num_points = inputs.shape[-1]
     pos = F.binary_cross_entropy_with_logits(inputs, torch.ones_like(inputs), reduction="none")
     neg = F.binary_cross_entropy_with_logits(inputs, torch.zeros_like(inputs), reduction="none")
     # [Q, P] x [N, P] -> [Q, N]
-    loss = pos @ targets.T + neg @ (1 - targets).T
+    loss = pos @ targets.mT + neg @ (1 - targets).mT
     return loss / num_points
 
 
@@ -112,15 +113,15 @@ def pairwise_sigmoid_focal_loss(
     For a binary target the focal loss is linear in ``t``: ``t * FL(x, 1) + (1 - t) * FL(x, 0)``.
 
     Args:
-        inputs: ``[Q, P]`` mask logits.
-        targets: ``[N, P]`` binary targets.
+        inputs: ``[Q, P]`` mask logits (or ``[B, Q, P]``).
+        targets: ``[N, P]`` binary targets (or ``[B, N, P]``).
         alpha: weight of positives; a negative value disables it.
         gamma: focusing exponent.
 
     Returns:
-        ``[Q, N]``: mean over points of the focal loss of pair ``(q, n)``.
+        ``[Q, N]`` (or ``[B, Q, N]``): mean over points of the focal loss of pair ``(q, n)``.
     """
-    num_points = inputs.shape[1]
+    num_points = inputs.shape[-1]
     prob = inputs.sigmoid()
     focal_pos = (1 - prob) ** gamma * F.binary_cross_entropy_with_logits(
         inputs, torch.ones_like(inputs), reduction="none"
@@ -132,7 +133,7 @@ def pairwise_sigmoid_focal_loss(
         focal_pos = focal_pos * alpha
         focal_neg = focal_neg * (1 - alpha)
     # [Q, P] x [N, P] -> [Q, N]
-    loss = focal_pos @ targets.T + focal_neg @ (1 - targets).T
+    loss = focal_pos @ targets.mT + focal_neg @ (1 - targets).mT
     return loss / num_points
 
 
@@ -159,20 +160,19 @@ def pairwise_dice_loss(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Ten
     """Dice loss between every prediction and every target.
 
     Args:
-        inputs: ``[Q, P]`` mask logits.
-        targets: ``[N, P]`` binary targets.
+        inputs: ``[Q, P]`` mask logits (or ``[B, Q, P]``).
+        targets: ``[N, P]`` binary targets (or ``[B, N, P]``).
 
     Returns:
-        ``[Q, N]``: the dice loss of pair ``(q, n)``.
+        ``[Q, N]`` (or ``[B, Q, N]``): the dice loss of pair ``(q, n)``.
     """
-    prob = inputs.sigmoid().flatten(1)
-    targets = targets.flatten(1)
-    numerator = 2 * prob @ targets.T  # [Q, N]
-    denominator = prob.sum(-1)[:, None] + targets.sum(-1)[None, :]
+    prob = inputs.sigmoid()
+    numerator = 2 * prob @ targets.mT  # [Q, N]
+    denominator = prob.sum(-1).unsqueeze(-1) + targets.sum(-1).unsqueeze(-2)
     return 1 - (numerator + 1) / (denominator + 1)
 
 
-class MaskLoss(ABC):
+class MaskLoss(WithoutOptions, ABC):
     """The two forms of one per-pixel mask loss (dice is handled separately).
 
     Subclasses implement ``loss`` (per-match, scalar normalised by ``num_masks``) and ``pairwise``
@@ -191,14 +191,6 @@ class MaskLoss(ABC):
 @MASK_LOSS_REGISTRY.register(name="sigmoid_ce")
 class SigmoidCELoss(MaskLoss):
     """Binary cross-entropy on logits (Mask2Former)."""
-
-    @configurable
-    def __init__(self) -> None:
-        super().__init__()
-
-    @classmethod
-    def from_config(cls, cfg) -> dict:
-        return {}
 
     def loss(self, inputs: torch.Tensor, targets: torch.Tensor, num_masks: float) -> torch.Tensor:
         return sigmoid_ce_loss(inputs, targets, num_masks)

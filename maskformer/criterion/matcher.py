@@ -1,35 +1,27 @@
-"""Bipartite matching between predicted masks and ground-truth segments.
+"""The matchers: Hungarian (class + mask + dice costs), fixed (query i <-> class i) and by box.
 
-A matcher maps the predictions of one decoder layer and the targets of a batch to, per image, a
-pair ``(pred_idx, tgt_idx)`` of int64 tensors of equal length: prediction ``pred_idx[k]`` is
-matched to target ``tgt_idx[k]``. Unmatched predictions are trained towards "no object".
-
-Matchers are registered in ``MATCHER_REGISTRY`` and chosen by ``MODEL.MASK_FORMER.MATCHER``.
+All follow :class:`~maskformer.criterion.matcher_base.Matcher`; they are registered in
+``MATCHER_REGISTRY`` (``criterion/build.py``) and chosen by ``MODEL.MASK_FORMER.MATCHER``. The cost
+matrices of a batch are computed in one go; scipy only solves each image's assignment.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from scipy.optimize import linear_sum_assignment
-from torch import nn
 
 from ..config import configurable
-from ..registry import Registry
 from .box_losses import pairwise_box_costs, target_boxes
+from .build import MATCHER_REGISTRY
 from .losses import MaskLoss, build_mask_loss, pairwise_dice_loss
-from .point_sampling import point_sample, random_point_coords
+from .matcher_base import Indices, Matcher, Outputs, Targets, solve_assignments
+from .point_sampling import check_num_points, point_sample, random_point_coords
 
-__all__ = ["MATCHER_REGISTRY", "BoxHungarianMatcher", "FixedMatcher", "HungarianMatcher", "build_matcher"]
-
-MATCHER_REGISTRY = Registry("MATCHER")
-MATCHER_REGISTRY.__doc__ = "Prediction <-> target matchers, chosen by MODEL.MASK_FORMER.MATCHER."
-
-Indices = list[tuple[torch.Tensor, torch.Tensor]]
+__all__ = ["BoxHungarianMatcher", "FixedMatcher", "HungarianMatcher"]
 
 
 @MATCHER_REGISTRY.register()
-class HungarianMatcher(nn.Module):
+class HungarianMatcher(Matcher):
     """Optimal one-to-one assignment (Hungarian algorithm) under a class + mask + dice cost.
 
     For one image with Q predictions and N targets the cost matrix is ``[Q, N]``::
@@ -41,7 +33,7 @@ class HungarianMatcher(nn.Module):
     computed on full masks (``num_points == 0``; targets resized with nearest neighbour to the
     prediction resolution, as in MaskFormer) or on ``num_points`` points drawn uniformly per
     image, the same points for every prediction and target (Mask2Former). It is solved with
-    ``scipy.optimize.linear_sum_assignment`` in fp32 with autocast disabled and without grad.
+    ``scipy.optimize.linear_sum_assignment`` in fp32 without grad.
 
     Args:
         cost_class: weight of the classification cost.
@@ -66,14 +58,10 @@ class HungarianMatcher(nn.Module):
                 "All matching costs are 0 (MODEL.MASK_FORMER.CLASS_WEIGHT / MASK_WEIGHT / DICE_WEIGHT); "
                 "set at least one of them > 0."
             )
-        if num_points < 0:
-            raise ValueError(
-                f"num_points (MODEL.MASK_FORMER.TRAIN_NUM_POINTS) must be >= 0, got {num_points}."
-            )
         self.cost_class = cost_class
         self.cost_mask = cost_mask
         self.cost_dice = cost_dice
-        self.num_points = num_points
+        self.num_points = check_num_points(num_points)
         self.mask_loss = build_mask_loss(mask_loss)
 
     @classmethod
@@ -87,81 +75,76 @@ class HungarianMatcher(nn.Module):
             "mask_loss": build_mask_loss(mf.MASK_LOSS, cfg),
         }
 
-    def cost_matrix(
-        self,
-        logits: torch.Tensor,
-        masks: torch.Tensor,
-        labels: torch.Tensor,
-        tgt_masks: torch.Tensor,
-        point_coords: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """The matching cost of one image.
+    def match(self, outputs: Outputs, targets: Targets, generator: torch.Generator | None) -> Indices:
+        """Draws ``num_points`` uniform points per image (none on full masks), then matches there.
 
-        Args:
-            logits: ``[Q, K+1]`` class logits.
-            masks: ``[Q, h, w]`` mask logits.
-            labels: ``[N]`` int64 target classes.
-            tgt_masks: ``[N, H, W]`` binary target masks (any size).
-            point_coords: ``[P, 2]`` points in ``[0, 1]`` for the mask costs, or None for full
-                masks.
-
-        Returns:
-            ``[Q, N]`` float32 cost matrix.
+        One ``[1, P, 2]`` draw per image, in image order, like the official code, so the same seed
+        gives the same points.
         """
-        logits, masks, tgt_masks = logits.float(), masks.float(), tgt_masks.float()
-        cost_class = -logits.softmax(-1)[:, labels]  # [Q, N]
-        if point_coords is None:
-            # MaskFormer: targets go to the prediction resolution, then every pixel counts.
-            tgt_masks = F.interpolate(tgt_masks[:, None], size=masks.shape[-2:], mode="nearest")[:, 0]
-            out_flat, tgt_flat = masks.flatten(1), tgt_masks.flatten(1)
-        else:
-            coords = point_coords[None].to(masks)
-            out_flat = point_sample(masks[:, None], coords.expand(len(masks), -1, -1)).squeeze(1)
-            tgt_flat = point_sample(tgt_masks[:, None], coords.expand(len(tgt_masks), -1, -1)).squeeze(1)
-        cost_mask = self.mask_loss.pairwise(out_flat, tgt_flat)
-        cost_dice = pairwise_dice_loss(out_flat, tgt_flat)
-        return self.cost_class * cost_class + self.cost_mask * cost_mask + self.cost_dice * cost_dice
+        points = None
+        if self.num_points > 0:
+            device = outputs["pred_logits"].device
+            points = [random_point_coords(1, self.num_points, device, generator)[0] for _ in targets]
+        return self.match_at_points(outputs, targets, points)
 
     @torch.no_grad()
-    def forward(
-        self,
-        outputs: dict[str, torch.Tensor],
-        targets: list[dict[str, torch.Tensor]],
-        generator: torch.Generator | None = None,
-        point_coords: list[torch.Tensor] | None = None,
+    def match_at_points(
+        self, outputs: Outputs, targets: Targets, point_coords: list[torch.Tensor] | None
     ) -> Indices:
-        """Matches every image of the batch.
+        """Matches with given points (``[P, 2]`` per image; None = full masks), e.g. replayed ones."""
+        return solve_assignments(self.cost_matrices(outputs, targets, point_coords))
+
+    def cost_matrices(
+        self, outputs: Outputs, targets: Targets, point_coords: list[torch.Tensor] | None = None
+    ) -> list[torch.Tensor]:
+        """The matching costs of every image, computed for the whole batch at once.
 
         Args:
-            outputs: ``{"pred_logits": [B, Q, K+1], "pred_masks": [B, Q, h, w]}`` (other keys
-                ignored).
-            targets: per image ``{"labels": int64 [N], "masks": bool/float [N, H, W]}``.
-            generator: random generator for the uniform points (None: global RNG, drawing one
-                ``[1, P, 2]`` tensor per image like the official code).
-            point_coords: optional explicit points per image, ``[P, 2]`` each (overrides the
-                random draw; used by parity tests).
+            outputs: ``{"pred_logits": [B, Q, K+1], "pred_masks": [B, Q, h, w]}``.
+            targets: per image ``{"labels": int64 [N], "masks": [N, H, W]}`` (any size).
+            point_coords: per image ``[P, 2]`` points in ``[0, 1]`` for the mask costs, or None
+                for full masks.
 
         Returns:
-            Per image ``(pred_idx, tgt_idx)``, int64 CPU tensors sorted by ``pred_idx``.
+            Per image the float32 ``[Q, N]`` cost matrix, on the CPU.
         """
-        pred_logits, pred_masks = outputs["pred_logits"], outputs["pred_masks"]
-        device = pred_logits.device
-        indices = []
-        with torch.autocast(device_type=device.type, enabled=False):
-            for b, target in enumerate(targets):
-                coords = None
-                if point_coords is not None:
-                    coords = point_coords[b]
-                elif self.num_points > 0:
-                    coords = random_point_coords(1, self.num_points, device, generator)[0]
-                labels, tgt_masks = target["labels"].to(device), target["masks"].to(device)
-                if len(labels) == 0:
-                    empty = torch.zeros(0, dtype=torch.int64)
-                    indices.append((empty, empty.clone()))
-                    continue
-                cost = self.cost_matrix(pred_logits[b], pred_masks[b], labels, tgt_masks, coords)
-                indices.append(_solve(cost.cpu()))
-        return indices
+        logits, masks = outputs["pred_logits"].float(), outputs["pred_masks"].float()
+        sizes = [len(t["labels"]) for t in targets]
+        labels = _pad_stack([t["labels"].to(logits.device, torch.int64) for t in targets], max(sizes))
+        # -p(label_n) for every query q: [B, Q, K+1] -> [B, Q, Nmax]
+        cost_class = -logits.softmax(-1).gather(2, labels[:, None, :].expand(-1, logits.shape[1], -1))
+        out_flat, tgt_flat = self._mask_values(masks, targets, point_coords)  # [B, Q, P], [B, Nmax, P]
+        cost = (
+            self.cost_class * cost_class
+            + self.cost_mask * self.mask_loss.pairwise(out_flat, tgt_flat)
+            + self.cost_dice * pairwise_dice_loss(out_flat, tgt_flat)
+        ).cpu()
+        return [c[:, :n] for c, n in zip(cost, sizes)]
+
+    @staticmethod
+    def _mask_values(
+        masks: torch.Tensor, targets: Targets, point_coords: list[torch.Tensor] | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predicted ``[B, Q, P]`` and target ``[B, Nmax, P]`` mask values (targets zero-padded).
+
+        Full masks: targets go to the prediction resolution (nearest), then every pixel counts.
+        Points: one bilinear read of all predictions, and one per image of its targets.
+        """
+        num_images, num_queries = masks.shape[:2]
+        coords = None
+        if point_coords is None:
+            out_flat = masks.flatten(2)
+        else:
+            coords = torch.stack(point_coords).to(masks)  # [B, P, 2]
+            per_query = coords.repeat_interleave(num_queries, 0)  # [B*Q, P, 2]
+            out_flat = point_sample(masks.flatten(0, 1)[:, None], per_query).view(num_images, num_queries, -1)
+        tgt_flat = [
+            _target_values(t["masks"].to(masks), masks.shape[-2:], None if coords is None else coords[b])
+            if len(t["masks"])
+            else out_flat.new_zeros(0, out_flat.shape[-1])
+            for b, t in enumerate(targets)
+        ]
+        return out_flat, _pad_stack(tgt_flat, max(len(t) for t in tgt_flat))
 
     def extra_repr(self) -> str:
         return (
@@ -170,41 +153,31 @@ class HungarianMatcher(nn.Module):
         )
 
 
-def _solve(cost: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Minimum-cost assignment of a ``[Q, N]`` matrix (scipy), as int64 tensors."""
-    if not torch.isfinite(cost).all():
-        raise FloatingPointError(
-            "The matching cost contains NaN or inf: the predictions have diverged "
-            "(lower the learning rate or enable gradient clipping, SOLVER.CLIP_GRADIENTS)."
-        )
-    rows, cols = linear_sum_assignment(cost.numpy())
-    return torch.as_tensor(rows, dtype=torch.int64), torch.as_tensor(cols, dtype=torch.int64)
+def _target_values(masks: torch.Tensor, size: tuple[int, int], coords: torch.Tensor | None) -> torch.Tensor:
+    """Float ``[N, H, W]`` target masks -> ``[N, P]``: read at ``coords`` ``[P, 2]``, or every pixel
+    after a nearest-neighbour resize to the prediction ``size`` (``coords`` None)."""
+    if coords is None:
+        return F.interpolate(masks[:, None], size=size, mode="nearest").flatten(1)
+    return point_sample(masks[:, None], coords[None].expand(len(masks), -1, -1)).squeeze(1)
+
+
+def _pad_stack(tensors: list[torch.Tensor], length: int) -> torch.Tensor:
+    """Stacks ``[N_b, ...]`` tensors into ``[B, length, ...]``, zero-padding the first dimension."""
+    padded = tensors[0].new_zeros((len(tensors), length, *tensors[0].shape[1:]))
+    for b, t in enumerate(tensors):
+        padded[b, : len(t)] = t
+    return padded
 
 
 @MATCHER_REGISTRY.register()
-class FixedMatcher(nn.Module):
+class FixedMatcher(Matcher):
     """Fixed matching for the paper's ablation: query ``i`` predicts class ``i`` (N = K).
 
     Each target of class ``c`` is matched to query ``c``; every class may therefore appear at
     most once per image (semantic segmentation targets: one mask per class present).
     """
 
-    @configurable
-    def __init__(self) -> None:
-        super().__init__()
-
-    @classmethod
-    def from_config(cls, cfg) -> dict:
-        return {}
-
-    @torch.no_grad()
-    def forward(
-        self,
-        outputs: dict[str, torch.Tensor],
-        targets: list[dict[str, torch.Tensor]],
-        generator: torch.Generator | None = None,
-    ) -> Indices:
-        """Same contract as ``HungarianMatcher.forward``; ``generator`` is unused."""
+    def match(self, outputs: Outputs, targets: Targets, generator: torch.Generator | None) -> Indices:
         num_queries = outputs["pred_logits"].shape[1]
         indices = []
         for target in targets:
@@ -226,7 +199,7 @@ class FixedMatcher(nn.Module):
 
 
 @MATCHER_REGISTRY.register()
-class BoxHungarianMatcher(nn.Module):
+class BoxHungarianMatcher(Matcher):
     """DETR's matching by boxes (MaskFormer Table 5, "by box"): class + L1 + GIoU costs.
 
     ``C = cost_class * (-softmax(logits)[q, label_n]) + cost_bbox * |b_q - b_n|_1
@@ -254,32 +227,16 @@ class BoxHungarianMatcher(nn.Module):
             )
         return {"cost_class": mf.CLASS_WEIGHT, "cost_bbox": mf.BOX_L1_WEIGHT, "cost_giou": mf.BOX_GIOU_WEIGHT}
 
-    @torch.no_grad()
-    def forward(
-        self, outputs: dict[str, torch.Tensor], targets: list[dict[str, torch.Tensor]], generator=None
-    ) -> Indices:
-        """Same contract as ``HungarianMatcher.forward``; needs ``outputs["pred_boxes"]`` ``[B, Q, 4]``."""
-        indices = []
-        with torch.autocast(device_type=outputs["pred_logits"].device.type, enabled=False):
-            for b, target in enumerate(targets):
-                labels = target["labels"]
-                if len(labels) == 0:
-                    empty = torch.zeros(0, dtype=torch.int64)
-                    indices.append((empty, empty.clone()))
-                    continue
-                logits, boxes = outputs["pred_logits"][b].float(), outputs["pred_boxes"][b].float()
-                l1, giou = pairwise_box_costs(boxes, target_boxes(target["masks"]).to(boxes))
-                cost_class = -logits.softmax(-1)[:, labels.to(logits.device)]
-                cost = self.cost_class * cost_class + self.cost_bbox * l1 - self.cost_giou * giou
-                indices.append(_solve(cost.cpu()))
-        return indices
-
-
-def build_matcher(cfg) -> nn.Module:
-    """Builds the matcher named by ``MODEL.MASK_FORMER.MATCHER``."""
-    name = cfg.MODEL.MASK_FORMER.MATCHER
-    try:
-        matcher_cls = MATCHER_REGISTRY.get(name)
-    except KeyError as err:
-        raise KeyError(f"MODEL.MASK_FORMER.MATCHER = {name!r} is not a known matcher. {err}") from None
-    return matcher_cls(cfg)
+    def match(self, outputs: Outputs, targets: Targets, generator: torch.Generator | None) -> Indices:
+        """Needs ``outputs["pred_boxes"]`` ``[B, Q, 4]``; all images' costs come from one
+        ``[B*Q, sum N]`` computation, of which each image keeps its own block."""
+        logits, boxes = outputs["pred_logits"].float(), outputs["pred_boxes"].float()
+        num_images, num_queries = logits.shape[:2]
+        sizes = [len(t["labels"]) for t in targets]
+        labels = torch.cat([t["labels"] for t in targets]).to(logits.device)
+        tgt_boxes = torch.cat([target_boxes(t["masks"]) for t in targets]).to(boxes)
+        l1, giou = pairwise_box_costs(boxes.flatten(0, 1), tgt_boxes)  # [B*Q, sum N]
+        cost_class = -logits.flatten(0, 1).softmax(-1)[:, labels]
+        cost = self.cost_class * cost_class + self.cost_bbox * l1 - self.cost_giou * giou
+        blocks = cost.view(num_images, num_queries, -1).cpu().split(sizes, -1)
+        return solve_assignments([block[b] for b, block in enumerate(blocks)])

@@ -20,10 +20,22 @@ import torch.nn.functional as F
 
 __all__ = [
     "calculate_uncertainty",
+    "check_num_points",
     "get_uncertain_point_coords_with_randomness",
     "point_sample",
     "random_point_coords",
 ]
+
+
+def check_num_points(num_points: int) -> int:
+    """Returns ``num_points`` (points per mask; 0 = full masks) after checking it is not negative.
+
+    Raises:
+        ValueError: naming ``MODEL.MASK_FORMER.TRAIN_NUM_POINTS``.
+    """
+    if num_points < 0:
+        raise ValueError(f"num_points (MODEL.MASK_FORMER.TRAIN_NUM_POINTS) must be >= 0, got {num_points}.")
+    return num_points
 
 
 def point_sample(

@@ -30,9 +30,15 @@ from torch import nn
 from ..config import configurable
 from ..utils import comm
 from .box_losses import box_losses, target_boxes
+from .build import CRITERION_REGISTRY, build_matcher
 from .losses import MaskLoss, build_mask_loss, dice_loss
-from .matcher import Indices, build_matcher
-from .point_sampling import calculate_uncertainty, get_uncertain_point_coords_with_randomness, point_sample
+from .matcher_base import Indices, Matcher
+from .point_sampling import (
+    calculate_uncertainty,
+    check_num_points,
+    get_uncertain_point_coords_with_randomness,
+    point_sample,
+)
 
 __all__ = ["SetCriterion", "make_weight_dict"]
 
@@ -75,12 +81,14 @@ def make_weight_dict(
     return weights
 
 
+@CRITERION_REGISTRY.register()
 class SetCriterion(nn.Module):
     """Losses of MaskFormer / Mask2Former over all decoder layers.
 
     Args:
         num_classes: K, the number of classes (without "no object").
-        matcher: module mapping ``(outputs, targets)`` to per-image ``(pred_idx, tgt_idx)``.
+        matcher: a :class:`~maskformer.criterion.matcher_base.Matcher`: ``(outputs, targets,
+            generator)`` -> per-image ``(pred_idx, tgt_idx)``.
         weight_dict: loss name (``loss_ce``, ``loss_mask_3``, ...) -> weight.
         eos_coef: classification weight of the "no object" class.
         losses: which losses to compute, among ``"labels"``, ``"masks"`` and ``"boxes"``.
@@ -95,7 +103,7 @@ class SetCriterion(nn.Module):
         self,
         *,
         num_classes: int,
-        matcher: nn.Module,
+        matcher: Matcher,
         weight_dict: dict[str, float],
         eos_coef: float,
         losses: Sequence[str] = ("labels", "masks"),
@@ -108,16 +116,12 @@ class SetCriterion(nn.Module):
         unknown = [name for name in losses if name not in _LOSS_KEYS]
         if unknown:
             raise ValueError(f"Unknown losses {unknown}; choose among {sorted(_LOSS_KEYS)}.")
-        if num_points < 0:
-            raise ValueError(
-                f"num_points (MODEL.MASK_FORMER.TRAIN_NUM_POINTS) must be >= 0, got {num_points}."
-            )
         self.num_classes = num_classes
         self.matcher = matcher
         self.weight_dict = dict(weight_dict)
         self.eos_coef = eos_coef
         self.losses = list(losses)
-        self.num_points = num_points
+        self.num_points = check_num_points(num_points)
         self.oversample_ratio = oversample_ratio
         self.importance_sample_ratio = importance_sample_ratio
         self.mask_loss = build_mask_loss(mask_loss)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Collection
 
 import torch
@@ -15,10 +16,13 @@ __all__ = ["build_model"]
 
 
 def build_model(cfg, thing_ids: Collection[int] | None = None) -> nn.Module:
-    """Builds ``MODEL.META_ARCHITECTURE`` (and its criterion) on ``MODEL.DEVICE``.
+    """Builds ``MODEL.META_ARCHITECTURE`` with its criterion, on ``MODEL.DEVICE``.
 
-    The criterion is built here with :func:`maskformer.criterion.build_criterion` and handed to
-    meta-architectures that declare ``needs_criterion``; the model never reads dataset metadata.
+    As in DETR, model and criterion are separate: the criterion named by ``MODEL.CRITERION.NAME``
+    (empty: the meta-architecture's default) is built with
+    :func:`maskformer.criterion.build_criterion` and handed to every meta-architecture. Those
+    whose ``from_config`` takes ``thing_ids`` (panoptic and instance inference) receive the thing
+    classes too; the model never reads dataset metadata.
 
     Args:
         cfg: the config.
@@ -29,13 +33,15 @@ def build_model(cfg, thing_ids: Collection[int] | None = None) -> nn.Module:
     Returns:
         The model, in training mode.
     """
-    if thing_ids is None:
-        from maskformer.data import config_thing_ids  # the builder, not the model, reads metadata
-
-        thing_ids = config_thing_ids(cfg)
     meta_arch = META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE)
-    criterion = build_criterion(cfg) if getattr(meta_arch, "needs_criterion", False) else None
-    model = meta_arch(cfg, criterion=criterion, thing_ids=thing_ids)
+    kwargs = {"criterion": build_criterion(cfg)}
+    if "thing_ids" in inspect.signature(meta_arch.from_config).parameters:
+        if thing_ids is None:
+            from maskformer.data import config_thing_ids  # the builder, not the model, reads metadata
+
+            thing_ids = config_thing_ids(cfg)
+        kwargs["thing_ids"] = thing_ids
+    model = meta_arch(cfg, **kwargs)
     device = torch.device(cfg.MODEL.DEVICE)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(

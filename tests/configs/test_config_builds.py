@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from maskformer.criterion import build_criterion
+from maskformer.criterion import PerPixelCrossEntropy, build_criterion
 from maskformer.data import register_builtin_datasets
 from maskformer.modeling import (
     PIXEL_DECODER_REGISTRY,
@@ -189,7 +189,7 @@ def _check_mask_former(model: torch.nn.Module, cfg) -> None:
 def _check_per_pixel(model: torch.nn.Module, cfg) -> None:
     num_classes = cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES
     head = model.sem_seg_head
-    assert getattr(model, "criterion", None) is None  # the per-pixel heads carry their own loss
+    assert type(model.criterion) is PerPixelCrossEntropy  # the per-pixel baselines' loss
     if isinstance(head, PerPixelBaselineHead):
         assert head.predictor.out_channels == num_classes  # a per-pixel K-way classifier, no class head
     else:

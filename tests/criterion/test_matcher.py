@@ -52,7 +52,7 @@ def test_assignment_is_minimum_cost(mask_loss, num_points):
     for _ in range(4):
         outputs, targets = _random_batch(gen)
         coords = [torch.rand(num_points, 2, generator=gen) for _ in targets] if num_points else None
-        indices = matcher(outputs, targets, point_coords=coords)
+        indices = matcher.match_at_points(outputs, targets, coords)
         for b, (target, (pred_idx, tgt_idx)) in enumerate(zip(targets, indices)):
             assert pred_idx.dtype == tgt_idx.dtype == torch.int64
             assert len(pred_idx) == len(tgt_idx) == len(target["labels"])
@@ -60,13 +60,7 @@ def test_assignment_is_minimum_cost(mask_loss, num_points):
             assert len(set(pred_idx.tolist())) == len(pred_idx)
             if len(pred_idx) == 0:
                 continue
-            cost = matcher.cost_matrix(
-                outputs["pred_logits"][b],
-                outputs["pred_masks"][b],
-                target["labels"],
-                target["masks"],
-                coords[b] if coords else None,
-            )
+            cost = matcher.cost_matrices(outputs, targets, coords)[b]
             assert cost[pred_idx, tgt_idx].sum().item() == pytest.approx(_brute_force_min(cost), rel=1e-5)
 
 
@@ -77,7 +71,8 @@ def test_cost_matrix_formula_on_full_masks():
     # Targets at twice the resolution go to the prediction size with nearest neighbour.
     tgt_big = tgt.repeat_interleave(2, 1).repeat_interleave(2, 2)
     matcher = HungarianMatcher(cost_class=2.0, cost_mask=3.0, cost_dice=4.0)
-    cost = matcher.cost_matrix(logits, masks, torch.tensor([1]), tgt_big)
+    outputs = {"pred_logits": logits[None], "pred_masks": masks[None]}
+    (cost,) = matcher.cost_matrices(outputs, [{"labels": torch.tensor([1]), "masks": tgt_big}])
     flat_pred, flat_tgt = masks.flatten(1), tgt.flatten(1).float()
     expected = (
         -2.0 * logits.softmax(-1)[:, [1]]
@@ -105,10 +100,10 @@ def test_batched_equals_per_image():
     coords = [torch.rand(16, 2, generator=gen) for _ in targets]
     for num_points, pts in ((0, None), (16, coords)):
         matcher = HungarianMatcher(2.0, 5.0, 5.0, num_points=num_points)
-        batched = matcher(outputs, targets, point_coords=pts)
+        batched = matcher.match_at_points(outputs, targets, pts)
         for b in range(4):
             single = {k: v[b : b + 1] for k, v in outputs.items()}
-            ((pred_idx, tgt_idx),) = matcher(single, [targets[b]], point_coords=[pts[b]] if pts else None)
+            ((pred_idx, tgt_idx),) = matcher.match_at_points(single, [targets[b]], [pts[b]] if pts else None)
             assert batched[b][0].tolist() == pred_idx.tolist() and batched[b][1].tolist() == tgt_idx.tolist()
 
 

@@ -79,7 +79,7 @@ def test_point_losses_replay_the_sampling():
     losses = criterion(outputs, targets, generator=torch.Generator().manual_seed(5))
     replay = torch.Generator().manual_seed(5)
     pts = [torch.rand(1, 8, 2, generator=replay)[0]]  # the matcher's uniform points
-    pred_idx, tgt_idx = criterion.matcher(outputs, targets, point_coords=pts)[0]
+    pred_idx, tgt_idx = criterion.matcher.match_at_points(outputs, targets, pts)[0]
     src = outputs["pred_masks"][0, pred_idx][:, None]
     candidates = torch.rand(2, 16, 2, generator=replay)
     unc = -point_sample(src, candidates)[:, 0].abs()

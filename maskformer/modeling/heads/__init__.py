@@ -2,7 +2,7 @@
 
 from .build import SEM_SEG_HEAD_REGISTRY, build_sem_seg_head
 from .mask_former_head import MaskFormerHead
-from .per_pixel_baseline import PerPixelBaselineHead, PerPixelBaselinePlusHead, per_pixel_cross_entropy
+from .per_pixel_baseline import PerPixelBaselineHead, PerPixelBaselinePlusHead
 
 __all__ = [
     "SEM_SEG_HEAD_REGISTRY",
@@ -10,5 +10,4 @@ __all__ = [
     "PerPixelBaselineHead",
     "PerPixelBaselinePlusHead",
     "build_sem_seg_head",
-    "per_pixel_cross_entropy",
 ]

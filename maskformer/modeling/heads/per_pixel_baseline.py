@@ -3,13 +3,12 @@
 ``PerPixelBaselineHead``: the pixel decoder followed by a 1x1 classifier. ``PerPixelBaselinePlusHead``:
 the same pixel decoder followed by the MaskFormer transformer decoder with one query per class and
 no class head, so each query's mask is that class's per-pixel logit map. Both are trained with a
-per-pixel cross-entropy (:func:`per_pixel_cross_entropy`).
+per-pixel cross-entropy, the criterion ``maskformer.criterion.PerPixelCrossEntropy``.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from maskformer.config import configurable
@@ -21,43 +20,16 @@ from ..transformer_decoder.standard import StandardTransformerDecoder
 from .build import SEM_SEG_HEAD_REGISTRY
 from .mask_former_head import select_decoder_input, transformer_in_channels
 
-__all__ = ["PerPixelBaselineHead", "PerPixelBaselinePlusHead", "per_pixel_cross_entropy"]
-
-
-def per_pixel_cross_entropy(
-    logits: torch.Tensor, targets: torch.Tensor, ignore_value: int, common_stride: int = 4
-) -> torch.Tensor:
-    """Mean cross-entropy over labelled pixels after upsampling the logits to the target size.
-
-    Args:
-        logits: ``[B, K, H/s, W/s]`` class logits at stride ``common_stride``.
-        targets: int64 ``[B, H, W]`` class ids, ``ignore_value`` where unlabelled.
-        ignore_value: label excluded from the loss.
-        common_stride: s.
-
-    Returns:
-        Scalar loss (computed in fp32).
-    """
-    logits = F.interpolate(logits.float(), scale_factor=common_stride, mode="bilinear", align_corners=False)
-    return F.cross_entropy(logits, targets, reduction="mean", ignore_index=ignore_value)
+__all__ = ["PerPixelBaselineHead", "PerPixelBaselinePlusHead"]
 
 
 class _PerPixelHead(nn.Module):
-    """What both baselines share: the pixel decoder, the loss settings and :meth:`losses`."""
+    """What both baselines share: the pixel decoder, K and the logits' stride."""
 
-    def __init__(
-        self,
-        pixel_decoder: nn.Module,
-        num_classes: int,
-        loss_weight: float,
-        ignore_value: int,
-        common_stride: int,
-    ) -> None:
+    def __init__(self, pixel_decoder: nn.Module, num_classes: int, common_stride: int) -> None:
         super().__init__()
         self.pixel_decoder = pixel_decoder
         self.num_classes = num_classes
-        self.loss_weight = loss_weight
-        self.ignore_value = ignore_value
         self.common_stride = common_stride
 
     @staticmethod
@@ -66,29 +38,8 @@ class _PerPixelHead(nn.Module):
         return {
             "pixel_decoder": build_pixel_decoder(cfg, input_shape),
             "num_classes": head.NUM_CLASSES,
-            "loss_weight": head.LOSS_WEIGHT,
-            "ignore_value": head.IGNORE_VALUE,
             "common_stride": head.COMMON_STRIDE,
         }
-
-    def losses(self, outputs: dict, targets: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Weighted per-pixel CE: ``loss_sem_seg`` and ``loss_sem_seg_{i}`` per auxiliary output.
-
-        Args:
-            outputs: the output of ``forward``: ``sem_seg_logits`` and ``aux_sem_seg_logits``.
-            targets: int64 ``[B, H, W]`` labels at the padded input size.
-        """
-
-        def ce(logits: torch.Tensor) -> torch.Tensor:
-            return (
-                per_pixel_cross_entropy(logits, targets, self.ignore_value, self.common_stride)
-                * self.loss_weight
-            )
-
-        losses = {"loss_sem_seg": ce(outputs["sem_seg_logits"])}
-        for i, aux in enumerate(outputs["aux_sem_seg_logits"]):
-            losses[f"loss_sem_seg_{i}"] = ce(aux)
-        return losses
 
 
 @SEM_SEG_HEAD_REGISTRY.register()
@@ -98,8 +49,6 @@ class PerPixelBaselineHead(_PerPixelHead):
     Args:
         pixel_decoder: module with ``forward_features`` and a ``mask_dim`` attribute.
         num_classes: K.
-        loss_weight: multiplier of the cross-entropy (``MODEL.SEM_SEG_HEAD.LOSS_WEIGHT``).
-        ignore_value: unlabelled class id (``MODEL.SEM_SEG_HEAD.IGNORE_VALUE``).
         common_stride: stride of the logits (4).
     """
 
@@ -109,11 +58,9 @@ class PerPixelBaselineHead(_PerPixelHead):
         *,
         pixel_decoder: nn.Module,
         num_classes: int,
-        loss_weight: float = 1.0,
-        ignore_value: int = 255,
         common_stride: int = 4,
     ) -> None:
-        super().__init__(pixel_decoder, num_classes, loss_weight, ignore_value, common_stride)
+        super().__init__(pixel_decoder, num_classes, common_stride)
         self.predictor = Conv2d(pixel_decoder.mask_dim, num_classes, kernel_size=1)
         c2_msra_fill(self.predictor)
 
@@ -137,8 +84,6 @@ class PerPixelBaselinePlusHead(_PerPixelHead):
         transformer_in_feature: what the predictor attends to (see ``MaskFormerHead``).
         deep_supervision: also return (and train) the intermediate layers' logits.
         num_classes: K.
-        loss_weight: multiplier of the cross-entropy.
-        ignore_value: unlabelled class id.
         common_stride: stride of the logits (4).
     """
 
@@ -151,11 +96,9 @@ class PerPixelBaselinePlusHead(_PerPixelHead):
         transformer_in_feature: str,
         deep_supervision: bool,
         num_classes: int,
-        loss_weight: float = 1.0,
-        ignore_value: int = 255,
         common_stride: int = 4,
     ) -> None:
-        super().__init__(pixel_decoder, num_classes, loss_weight, ignore_value, common_stride)
+        super().__init__(pixel_decoder, num_classes, common_stride)
         self.predictor = predictor
         self.transformer_in_feature = transformer_in_feature
         self.deep_supervision = deep_supervision

@@ -1,4 +1,5 @@
-"""What every segmentation meta-architecture shares: pixel normalisation and batch padding."""
+"""What every segmentation meta-architecture shares: backbone, head and criterion, pixel
+normalisation and batch padding."""
 
 from __future__ import annotations
 
@@ -9,16 +10,25 @@ from torch import nn
 
 from maskformer.structures import ImageList
 
-from ..backbone import Backbone
+from ..backbone import Backbone, build_backbone
+from ..heads import build_sem_seg_head
 
 __all__ = ["SegmentationModel"]
 
 
 class SegmentationModel(nn.Module):
-    """Holds the backbone and turns the mapper's uint8 images into a normalised, padded batch.
+    """Holds backbone, head and criterion; turns the mapper's uint8 images into a normalised,
+    padded batch.
+
+    As in DETR, the model computes predictions and the criterion (built by
+    :func:`maskformer.criterion.build_criterion` and handed in by ``build_model``) turns them and
+    the targets into the loss dict.
 
     Args:
         backbone: the backbone.
+        sem_seg_head: the head, backbone features -> predictions.
+        criterion: ``(predictions, targets) -> {loss name: weighted scalar}``; None builds a model
+            for inference only.
         pixel_mean: per-channel mean in the input's channel order (``MODEL.PIXEL_MEAN``).
         pixel_std: per-channel std (``MODEL.PIXEL_STD``).
         size_divisibility: pad the batch to a multiple of this. 0 pads only to the batch's largest
@@ -30,6 +40,8 @@ class SegmentationModel(nn.Module):
     def __init__(
         self,
         backbone: Backbone,
+        sem_seg_head: nn.Module,
+        criterion: nn.Module | None,
         pixel_mean: Sequence[float],
         pixel_std: Sequence[float],
         size_divisibility: int = 0,
@@ -40,6 +52,8 @@ class SegmentationModel(nn.Module):
                 f"MODEL.PIXEL_MEAN {list(pixel_mean)} and MODEL.PIXEL_STD {list(pixel_std)} differ in length."
             )
         self.backbone = backbone
+        self.sem_seg_head = sem_seg_head
+        self.criterion = criterion
         own = backbone.size_divisibility
         self.size_divisibility = own if size_divisibility < 0 else int(size_divisibility)
         # Not persistent: the official checkpoints do not store them, and the config is their source.
@@ -47,6 +61,32 @@ class SegmentationModel(nn.Module):
             "pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(-1, 1, 1), False
         )
         self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(-1, 1, 1), False)
+
+    @staticmethod
+    def common_config(cfg, criterion: nn.Module | None) -> dict:
+        """The ``from_config`` entries every meta-architecture shares (backbone, head, criterion,
+        pixel statistics)."""
+        backbone = build_backbone(cfg)
+        return {
+            "backbone": backbone,
+            "sem_seg_head": build_sem_seg_head(cfg, backbone.output_shape()),
+            "criterion": criterion,
+            "pixel_mean": cfg.MODEL.PIXEL_MEAN,
+            "pixel_std": cfg.MODEL.PIXEL_STD,
+        }
+
+    def losses(self, predictions: dict, targets) -> dict[str, torch.Tensor]:
+        """The criterion's weighted loss dict.
+
+        Raises:
+            RuntimeError: for a model built without a criterion.
+        """
+        if self.criterion is None:
+            raise RuntimeError(
+                f"{type(self).__name__} was built without a criterion (inference only); build it with "
+                "build_model(cfg) to train it."
+            )
+        return self.criterion(predictions, targets)
 
     @property
     def device(self) -> torch.device:

@@ -18,8 +18,7 @@ from maskformer.inference import (
 )
 from maskformer.structures import ImageList
 
-from ..backbone import Backbone, build_backbone
-from ..heads import build_sem_seg_head
+from ..backbone import Backbone
 from .base import SegmentationModel
 from .build import META_ARCH_REGISTRY
 
@@ -32,6 +31,30 @@ MASKFORMER_V1_DECODERS = frozenset({"StandardTransformerDecoder"})
 PANOPTIC_PROCEDURES = ("mask_former", "detr")
 
 
+def _checked_thing_ids(thing_ids: Collection[int] | None, num_classes: int, panoptic_on: bool) -> list[int]:
+    """The sorted thing ids (``[]`` for None), after checking panoptic inference has them.
+
+    Raises:
+        ValueError: when panoptic inference is on without thing ids, or an id is not a class.
+    """
+    if thing_ids is None and panoptic_on:
+        raise ValueError(
+            "Panoptic inference (MODEL.MASK_FORMER.TEST.PANOPTIC_ON) needs the thing classes, and "
+            "none of the config's DATASETS.TEST / DATASETS.TRAIN is registered with them (instance "
+            "inference alone keeps every class, as officially). Register the datasets "
+            "(maskformer.data.register_builtin_datasets() or "
+            "register_*), or pass them: build_model(cfg, thing_ids=[...]) / "
+            "Predictor(cfg, class_names=[...], thing_ids=[...])."
+        )
+    ids = [] if thing_ids is None else sorted(thing_ids)
+    if any(not 0 <= i < num_classes for i in ids):
+        raise ValueError(
+            f"thing_ids {ids} must lie in [0, {num_classes}) "
+            f"(MODEL.SEM_SEG_HEAD.NUM_CLASSES = {num_classes})."
+        )
+    return ids
+
+
 @META_ARCH_REGISTRY.register()
 class MaskFormer(SegmentationModel):
     """Backbone -> pixel decoder -> transformer decoder -> (class, mask) per query.
@@ -42,7 +65,7 @@ class MaskFormer(SegmentationModel):
     Args:
         backbone: the backbone.
         sem_seg_head: a head returning ``{"pred_logits", "pred_masks", "aux_outputs"}``.
-        criterion: ``(outputs, targets) -> loss dict``; required for training only.
+        criterion: ``(outputs, targets) -> loss dict`` (``SetCriterion``); None for inference only.
         pixel_mean: per-channel mean.
         pixel_std: per-channel std.
         size_divisibility: batch padding multiple; 0 = none, negative = the backbone's own.
@@ -67,8 +90,6 @@ class MaskFormer(SegmentationModel):
             (DETR's post-processing, MaskFormer Table 3's "MaskFormer (DETR)" row).
     """
 
-    needs_criterion = True
-
     @configurable
     def __init__(
         self,
@@ -92,30 +113,14 @@ class MaskFormer(SegmentationModel):
         instance_score_thresh: float = 0.0,
         panoptic_procedure: str = "mask_former",
     ) -> None:
-        super().__init__(backbone, pixel_mean, pixel_std, size_divisibility)
+        super().__init__(backbone, sem_seg_head, criterion, pixel_mean, pixel_std, size_divisibility)
         if panoptic_procedure not in PANOPTIC_PROCEDURES:
             raise ValueError(
                 f"MODEL.MASK_FORMER.TEST.PANOPTIC_PROCEDURE={panoptic_procedure!r}: choose one of "
                 f"{list(PANOPTIC_PROCEDURES)}."
             )
         self.panoptic_procedure = panoptic_procedure
-        self.sem_seg_head = sem_seg_head
-        self.criterion = criterion
-        if thing_ids is None and panoptic_on:
-            raise ValueError(
-                "Panoptic inference (MODEL.MASK_FORMER.TEST.PANOPTIC_ON) needs the thing classes, and "
-                "none of the config's DATASETS.TEST / DATASETS.TRAIN is registered with them (instance "
-                "inference alone keeps every class, as officially). Register the datasets "
-                "(maskformer.data.register_builtin_datasets() or "
-                "register_*), or pass them: build_model(cfg, thing_ids=[...]) / "
-                "Predictor(cfg, class_names=[...], thing_ids=[...])."
-            )
-        self.thing_ids = [] if thing_ids is None else sorted(thing_ids)
-        if any(not 0 <= i < num_classes for i in self.thing_ids):
-            raise ValueError(
-                f"thing_ids {self.thing_ids} must lie in [0, {num_classes}) "
-                f"(MODEL.SEM_SEG_HEAD.NUM_CLASSES = {num_classes})."
-            )
+        self.thing_ids = _checked_thing_ids(thing_ids, num_classes, panoptic_on)
         self.semantic_on = semantic_on
         self.panoptic_on = panoptic_on
         self.instance_on = instance_on
@@ -130,14 +135,9 @@ class MaskFormer(SegmentationModel):
     def from_config(
         cls, cfg, criterion: nn.Module | None = None, thing_ids: Collection[int] | None = None
     ) -> dict:
-        backbone = build_backbone(cfg)
         mf = cfg.MODEL.MASK_FORMER
         return {
-            "backbone": backbone,
-            "sem_seg_head": build_sem_seg_head(cfg, backbone.output_shape()),
-            "criterion": criterion,
-            "pixel_mean": cfg.MODEL.PIXEL_MEAN,
-            "pixel_std": cfg.MODEL.PIXEL_STD,
+            **cls.common_config(cfg, criterion),
             "size_divisibility": mf.SIZE_DIVISIBILITY,
             "thing_ids": thing_ids,
             "num_classes": cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
@@ -163,11 +163,7 @@ class MaskFormer(SegmentationModel):
         features = self.backbone(images.tensor)
         outputs = self.sem_seg_head(features)
         if self.training:
-            if self.criterion is None:
-                raise RuntimeError(
-                    "MaskFormer was built without a criterion; build it with build_model(cfg)."
-                )
-            return self.criterion(outputs, self.prepare_targets(batched_inputs, images))
+            return self.losses(outputs, self.prepare_targets(batched_inputs, images))
         # Post-processing in float32 also under autocast, so results keep their dtypes.
         predictions = {k: v.float() if torch.is_tensor(v) else v for k, v in outputs.items()}
         with torch.autocast(device_type=images.tensor.device.type, enabled=False):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -11,8 +11,7 @@ from torch import nn
 from maskformer.config import configurable
 from maskformer.inference import sem_seg_postprocess
 
-from ..backbone import Backbone, build_backbone
-from ..heads import build_sem_seg_head
+from ..backbone import Backbone
 from .base import SegmentationModel
 from .build import META_ARCH_REGISTRY
 
@@ -23,13 +22,14 @@ __all__ = ["SemanticSegmentor"]
 class SemanticSegmentor(SegmentationModel):
     """Backbone -> per-pixel head (``PerPixelBaselineHead`` / ``PerPixelBaselinePlusHead``).
 
-    Training returns the head's per-pixel cross-entropy losses; inference returns
-    ``{"sem_seg": [K, H, W] logits}`` per image at its original size.
+    Training returns the criterion's per-pixel cross-entropy losses (``PerPixelCrossEntropy``);
+    inference returns ``{"sem_seg": [K, H, W] logits}`` per image at its original size.
 
     Args:
         backbone: the backbone.
         sem_seg_head: a head with ``forward(features) -> {"sem_seg_logits", "aux_sem_seg_logits"}``
-            and ``losses(outputs, targets)``.
+            and a ``common_stride`` attribute (the logits' stride).
+        criterion: ``(outputs, int64 [B, H, W] labels) -> loss dict``; None for inference only.
         pixel_mean: per-channel mean.
         pixel_std: per-channel std.
         size_divisibility: batch padding multiple (see ``SegmentationModel``); the default -1, which
@@ -38,36 +38,24 @@ class SemanticSegmentor(SegmentationModel):
         ignore_value: label of unlabelled pixels, also used to pad the targets.
     """
 
-    needs_criterion = False
-
     @configurable
     def __init__(
         self,
         *,
         backbone: Backbone,
         sem_seg_head: nn.Module,
+        criterion: nn.Module | None,
         pixel_mean: Sequence[float],
         pixel_std: Sequence[float],
         size_divisibility: int = -1,
         ignore_value: int = 255,
     ) -> None:
-        super().__init__(backbone, pixel_mean, pixel_std, size_divisibility)
-        self.sem_seg_head = sem_seg_head
+        super().__init__(backbone, sem_seg_head, criterion, pixel_mean, pixel_std, size_divisibility)
         self.ignore_value = ignore_value
 
     @classmethod
-    def from_config(
-        cls, cfg, criterion: nn.Module | None = None, thing_ids: Collection[int] | None = None
-    ) -> dict:
-        # criterion and thing_ids keep build_model uniform; a per-pixel model needs neither.
-        backbone = build_backbone(cfg)
-        return {
-            "backbone": backbone,
-            "sem_seg_head": build_sem_seg_head(cfg, backbone.output_shape()),
-            "pixel_mean": cfg.MODEL.PIXEL_MEAN,
-            "pixel_std": cfg.MODEL.PIXEL_STD,
-            "ignore_value": cfg.MODEL.SEM_SEG_HEAD.IGNORE_VALUE,
-        }
+    def from_config(cls, cfg, criterion: nn.Module | None = None) -> dict:
+        return {**cls.common_config(cfg, criterion), "ignore_value": cfg.MODEL.SEM_SEG_HEAD.IGNORE_VALUE}
 
     def forward(self, batched_inputs: list[dict]) -> dict[str, torch.Tensor] | list[dict]:
         """Training: ``{"loss_sem_seg", ...}`` from ``x["sem_seg"]``; inference: ``[{"sem_seg"}]``."""
@@ -76,7 +64,7 @@ class SemanticSegmentor(SegmentationModel):
         stride = self.sem_seg_head.common_stride
         if self.training:
             size = tuple(stride * n for n in outputs["sem_seg_logits"].shape[-2:])
-            return self.sem_seg_head.losses(outputs, self.prepare_targets(batched_inputs, size))
+            return self.losses(outputs, self.prepare_targets(batched_inputs, size))
         # As Detectron2's per-pixel heads: upsample by the stride, then crop the valid region.
         logits = F.interpolate(
             outputs["sem_seg_logits"], scale_factor=stride, mode="bilinear", align_corners=False

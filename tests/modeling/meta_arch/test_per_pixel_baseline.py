@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from maskformer.criterion import PerPixelCrossEntropy, per_pixel_cross_entropy
 from maskformer.modeling import build_model
-from maskformer.modeling.heads import per_pixel_cross_entropy
 from tests.helpers.tiny_maskformer import NUM_CLASSES, tiny_cfg
 
 
@@ -42,7 +42,7 @@ def test_per_pixel_cross_entropy_exact():
 def test_baseline_trains_and_infers(plus):
     torch.manual_seed(0)
     model = build_model(baseline_cfg(plus))
-    assert not hasattr(model, "criterion")
+    assert isinstance(model.criterion, PerPixelCrossEntropy)  # the loss lives in the criterion, not the head
     losses = model(sem_seg_batch())
     expected_keys = {"loss_sem_seg"} | ({"loss_sem_seg_0"} if plus else set())
     assert set(losses) == expected_keys
