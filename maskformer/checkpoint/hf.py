@@ -184,6 +184,16 @@ def _convert_with(
     return out
 
 
+# The top-level HF name prefixes of both models -> our groups (MaskFormer adds its mask embedder).
+_HF_GROUPS = {
+    "model.pixel_level_module.encoder.": "backbone",
+    "model.pixel_level_module.decoder.": "pixel_decoder",
+    "model.transformer_module.": "predictor",
+    "class_predictor.": "class",
+    "criterion.": "criterion",
+}
+
+
 def _split_prefixes(state: dict[str, Tensor], prefixes: dict[str, str]) -> dict[str, dict[str, Tensor]]:
     """Groups ``state`` by the first matching prefix; unknown names raise."""
     groups: dict[str, dict[str, Tensor]] = {group: {} for group in prefixes.values()}
@@ -208,16 +218,7 @@ def convert_hf_mask2former_state_dict(state: dict[str, Tensor]) -> dict[str, Ten
         the masked-attention decoder (``backbone.*``, ``sem_seg_head.pixel_decoder.*``,
         ``sem_seg_head.predictor.*``, ``criterion.empty_weight``).
     """
-    groups = _split_prefixes(
-        state,
-        {
-            "model.pixel_level_module.encoder.": "backbone",
-            "model.pixel_level_module.decoder.": "pixel_decoder",
-            "model.transformer_module.": "predictor",
-            "class_predictor.": "class",
-            "criterion.": "criterion",
-        },
-    )
+    groups = _split_prefixes(state, _HF_GROUPS)
     out = _convert_backbone(groups["backbone"])
     pixel_prefix, predictor_prefix = "sem_seg_head.pixel_decoder.", "sem_seg_head.predictor."
     out.update(
@@ -293,17 +294,7 @@ def convert_hf_maskformer_state_dict(state: dict[str, Tensor]) -> dict[str, Tens
     Returns:
         State dict for our ``MaskFormer`` with ``BasePixelDecoder`` and ``StandardTransformerDecoder``.
     """
-    groups = _split_prefixes(
-        state,
-        {
-            "model.pixel_level_module.encoder.": "backbone",
-            "model.pixel_level_module.decoder.": "pixel_decoder",
-            "model.transformer_module.": "predictor",
-            "class_predictor.": "class",
-            "mask_embedder.": "mask",
-            "criterion.": "criterion",
-        },
-    )
+    groups = _split_prefixes(state, {**_HF_GROUPS, "mask_embedder.": "mask"})
     pixel_prefix, predictor_prefix = "sem_seg_head.pixel_decoder.", "sem_seg_head.predictor."
     out = _convert_backbone(groups["backbone"])
     out.update(_convert_fpn(groups["pixel_decoder"], pixel_prefix))
