@@ -76,3 +76,26 @@ def test_a_researchers_matcher_plugs_into_the_criterion():
     losses = criterion(outputs, targets)
     # Queries 0 and 1 get classes 2 and 0: the classification loss is far from the matched optimum.
     assert losses["loss_ce"].item() > 3.0
+
+
+@pytest.mark.parametrize("num_points", [0, 12])
+def test_batched_costs_equal_one_image_at_a_time(num_points):
+    """Targets of different counts and sizes (and an empty image) share one batched computation."""
+    gen = torch.Generator().manual_seed(4)
+    outputs = {
+        "pred_logits": torch.randn(3, 5, 4, generator=gen),
+        "pred_masks": torch.randn(3, 5, 6, 6, generator=gen),
+    }
+    targets = [
+        {"labels": torch.tensor([2, 0, 1]), "masks": torch.rand(3, 12, 12, generator=gen) > 0.5},
+        {"labels": torch.zeros(0, dtype=torch.int64), "masks": torch.zeros(0, 9, 7, dtype=torch.bool)},
+        {"labels": torch.tensor([1]), "masks": torch.rand(1, 24, 18, generator=gen) > 0.5},
+    ]
+    points = [torch.rand(num_points, 2, generator=gen) for _ in targets] if num_points else None
+    matcher = build_matcher(get_cfg())
+    batched = matcher.cost_matrices(outputs, targets, points)
+    assert [tuple(c.shape) for c in batched] == [(5, 3), (5, 0), (5, 1)]
+    for b, target in enumerate(targets):
+        single = {k: v[b : b + 1] for k, v in outputs.items()}
+        (alone,) = matcher.cost_matrices(single, [target], [points[b]] if points else None)
+        torch.testing.assert_close(batched[b], alone)
