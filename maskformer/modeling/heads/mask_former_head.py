@@ -8,51 +8,65 @@ from torch import nn
 from maskformer.config import configurable
 from maskformer.structures import ShapeSpec
 
+from ..pixel_decoder.base import PixelDecoder, PixelDecoderOutput, PixelDecoderShape
 from ..pixel_decoder.build import build_pixel_decoder
 from ..transformer_decoder.build import build_transformer_decoder
 from .build import SEM_SEG_HEAD_REGISTRY
 
-__all__ = ["MaskFormerHead", "transformer_in_channels"]
+__all__ = ["MaskFormerHead", "decoder_input_channels", "select_decoder_input"]
 
 # The maps the predictor can attend to, besides a backbone feature picked by name.
 _DECODER_INPUTS = ("multi_scale_pixel_decoder", "transformer_encoder", "pixel_embedding")
 
 
-def transformer_in_channels(cfg, input_shape: dict[str, ShapeSpec]) -> int:
-    """Channels of the map named by ``MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE``."""
-    name = cfg.MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE
-    if name in ("transformer_encoder", "multi_scale_pixel_decoder"):
-        return cfg.MODEL.SEM_SEG_HEAD.CONVS_DIM
-    if name == "pixel_embedding":
-        return cfg.MODEL.SEM_SEG_HEAD.MASK_DIM
-    if name not in input_shape:
-        raise ValueError(
-            f"MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE={name!r} is neither one of {list(_DECODER_INPUTS)} "
-            f"nor a backbone output ({sorted(input_shape)})."
-        )
-    return input_shape[name].channels
+def decoder_input_channels(
+    name: str, decoder_shape: PixelDecoderShape, backbone_shape: dict[str, ShapeSpec]
+) -> int:
+    """Channels of the map(s) the predictor attends to, as the built pixel decoder declares them.
 
-
-def select_decoder_input(
-    name: str,
-    features: dict[str, torch.Tensor],
-    mask_features: torch.Tensor,
-    encoder_features: torch.Tensor | None,
-    multi_scale_features: list[torch.Tensor],
-) -> torch.Tensor | list[torch.Tensor]:
-    """The map(s) the predictor attends to, by ``TRANSFORMER_IN_FEATURE`` name."""
+    Args:
+        name: ``MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE``: one of ``_DECODER_INPUTS`` or a
+            backbone feature name.
+        decoder_shape: the pixel decoder's ``output_shape()``.
+        backbone_shape: the backbone's ``output_shape()``.
+    """
     if name == "multi_scale_pixel_decoder":
-        return multi_scale_features
+        return decoder_shape.conv_dim
     if name == "transformer_encoder":
-        if encoder_features is None:
+        if decoder_shape.encoder_features is None:
             raise ValueError(
                 "MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE='transformer_encoder' needs a pixel decoder with "
                 "a transformer encoder: set MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME="
                 "'TransformerEncoderPixelDecoder'."
             )
-        return encoder_features
+        return decoder_shape.encoder_features.channels
     if name == "pixel_embedding":
-        return mask_features
+        return decoder_shape.mask_dim
+    if name not in backbone_shape:
+        raise ValueError(
+            f"MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE={name!r} is neither one of {list(_DECODER_INPUTS)} "
+            f"nor a backbone output ({sorted(backbone_shape)})."
+        )
+    return backbone_shape[name].channels
+
+
+def select_decoder_input(
+    name: str, features: dict[str, torch.Tensor], decoded: PixelDecoderOutput
+) -> torch.Tensor | list[torch.Tensor]:
+    """The map(s) the predictor attends to, by ``TRANSFORMER_IN_FEATURE`` name (checked by
+    :func:`decoder_input_channels` when the head was built).
+
+    Args:
+        name: the feature name.
+        features: backbone maps by name.
+        decoded: the pixel decoder's output.
+    """
+    if name == "multi_scale_pixel_decoder":
+        return decoded.multi_scale_features
+    if name == "transformer_encoder":
+        return decoded.encoder_features
+    if name == "pixel_embedding":
+        return decoded.mask_features
     return features[name]
 
 
@@ -61,7 +75,7 @@ class MaskFormerHead(nn.Module):
     """Turns backbone features into per-query class logits and mask logits.
 
     Args:
-        pixel_decoder: module with ``forward_features`` (see the pixel decoder contract).
+        pixel_decoder: the pixel decoder (``pixel_decoder/base.py`` states its contract).
         predictor: transformer decoder ``(x, mask_features, mask) -> predictions``.
         transformer_in_feature: what the predictor attends to: ``"multi_scale_pixel_decoder"``,
             ``"transformer_encoder"``, ``"pixel_embedding"`` or a backbone feature name.
@@ -70,7 +84,12 @@ class MaskFormerHead(nn.Module):
 
     @configurable
     def __init__(
-        self, *, pixel_decoder: nn.Module, predictor: nn.Module, transformer_in_feature: str, num_classes: int
+        self,
+        *,
+        pixel_decoder: PixelDecoder,
+        predictor: nn.Module,
+        transformer_in_feature: str,
+        num_classes: int,
     ) -> None:
         super().__init__()
         self.pixel_decoder = pixel_decoder
@@ -80,12 +99,13 @@ class MaskFormerHead(nn.Module):
 
     @classmethod
     def from_config(cls, cfg, input_shape: dict[str, ShapeSpec]) -> dict:
+        pixel_decoder = build_pixel_decoder(cfg, input_shape)
+        in_feature = cfg.MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE
+        in_channels = decoder_input_channels(in_feature, pixel_decoder.output_shape(), input_shape)
         return {
-            "pixel_decoder": build_pixel_decoder(cfg, input_shape),
-            "predictor": build_transformer_decoder(
-                cfg, transformer_in_channels(cfg, input_shape), mask_classification=True
-            ),
-            "transformer_in_feature": cfg.MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE,
+            "pixel_decoder": pixel_decoder,
+            "predictor": build_transformer_decoder(cfg, in_channels, mask_classification=True),
+            "transformer_in_feature": in_feature,
             "num_classes": cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
         }
 
@@ -96,8 +116,6 @@ class MaskFormerHead(nn.Module):
             features: backbone maps by name.
             mask: optional bool ``[B, H, W]`` padding mask for the predictor (True = pad).
         """
-        mask_features, encoder_features, multi_scale = self.pixel_decoder.forward_features(features)
-        x = select_decoder_input(
-            self.transformer_in_feature, features, mask_features, encoder_features, multi_scale
-        )
-        return self.predictor(x, mask_features, mask)
+        decoded = self.pixel_decoder(features)
+        x = select_decoder_input(self.transformer_in_feature, features, decoded)
+        return self.predictor(x, decoded.mask_features, mask)

@@ -18,7 +18,7 @@ from maskformer.structures import ShapeSpec
 from ..pixel_decoder.build import build_pixel_decoder
 from ..transformer_decoder.standard import StandardTransformerDecoder
 from .build import SEM_SEG_HEAD_REGISTRY
-from .mask_former_head import select_decoder_input, transformer_in_channels
+from .mask_former_head import decoder_input_channels, select_decoder_input
 
 __all__ = ["PerPixelBaselineHead", "PerPixelBaselinePlusHead"]
 
@@ -47,7 +47,7 @@ class PerPixelBaselineHead(_PerPixelHead):
     """Pixel decoder + 1x1 conv classifier on the stride-4 per-pixel embeddings.
 
     Args:
-        pixel_decoder: module with ``forward_features`` and a ``mask_dim`` attribute.
+        pixel_decoder: the pixel decoder (``pixel_decoder/base.py`` states its contract).
         num_classes: K.
         common_stride: stride of the logits (4).
     """
@@ -61,7 +61,7 @@ class PerPixelBaselineHead(_PerPixelHead):
         common_stride: int = 4,
     ) -> None:
         super().__init__(pixel_decoder, num_classes, common_stride)
-        self.predictor = Conv2d(pixel_decoder.mask_dim, num_classes, kernel_size=1)
+        self.predictor = Conv2d(pixel_decoder.output_shape().mask_dim, num_classes, kernel_size=1)
         c2_msra_fill(self.predictor)
 
     @classmethod
@@ -70,7 +70,7 @@ class PerPixelBaselineHead(_PerPixelHead):
 
     def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | list[torch.Tensor]]:
         """Backbone features -> ``{"sem_seg_logits": [B, K, H/4, W/4], "aux_sem_seg_logits": []}``."""
-        mask_features, _, _ = self.pixel_decoder.forward_features(features)
+        mask_features = self.pixel_decoder(features).mask_features
         return {"sem_seg_logits": self.predictor(mask_features), "aux_sem_seg_logits": []}
 
 
@@ -112,21 +112,19 @@ class PerPixelBaselinePlusHead(_PerPixelHead):
                 f"PerPixelBaselinePlusHead uses one query per class: MODEL.MASK_FORMER.NUM_OBJECT_QUERIES "
                 f"({num_queries}) must equal MODEL.SEM_SEG_HEAD.NUM_CLASSES ({ret['num_classes']})."
             )
+        in_feature = cfg.MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE
+        in_channels = decoder_input_channels(in_feature, ret["pixel_decoder"].output_shape(), input_shape)
         ret.update(
-            predictor=StandardTransformerDecoder(
-                cfg, transformer_in_channels(cfg, input_shape), mask_classification=False
-            ),
-            transformer_in_feature=cfg.MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE,
+            predictor=StandardTransformerDecoder(cfg, in_channels, mask_classification=False),
+            transformer_in_feature=in_feature,
             deep_supervision=cfg.MODEL.MASK_FORMER.DEEP_SUPERVISION,
         )
         return ret
 
     def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | list[torch.Tensor]]:
         """Backbone features -> ``{"sem_seg_logits": [B, K, H/4, W/4], "aux_sem_seg_logits": [...]}``."""
-        mask_features, encoder_features, multi_scale = self.pixel_decoder.forward_features(features)
-        x = select_decoder_input(
-            self.transformer_in_feature, features, mask_features, encoder_features, multi_scale
-        )
-        predictions = self.predictor(x, mask_features)
+        decoded = self.pixel_decoder(features)
+        x = select_decoder_input(self.transformer_in_feature, features, decoded)
+        predictions = self.predictor(x, decoded.mask_features)
         aux = [a["pred_masks"] for a in predictions["aux_outputs"]] if self.deep_supervision else []
         return {"sem_seg_logits": predictions["pred_masks"], "aux_sem_seg_logits": aux}

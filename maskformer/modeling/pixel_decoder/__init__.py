@@ -1,6 +1,7 @@
 """Pixel decoders: FPN, FPN + transformer encoder, multi-scale deformable attention, and the
 Mask2Former Table 4e ablations (Semantic FPN, FaPN, BiFPN)."""
 
+from .base import PixelDecoder, PixelDecoderOutput, PixelDecoderShape
 from .bifpn import BiFPNPixelDecoder
 from .build import PIXEL_DECODER_REGISTRY, build_pixel_decoder
 from .fapn import FaPNPixelDecoder
@@ -15,6 +16,9 @@ __all__ = [
     "BiFPNPixelDecoder",
     "FaPNPixelDecoder",
     "MSDeformAttnPixelDecoder",
+    "PixelDecoder",
+    "PixelDecoderOutput",
+    "PixelDecoderShape",
     "SemanticFPNPixelDecoder",
     "TransformerEncoderPixelDecoder",
     "build_pixel_decoder",

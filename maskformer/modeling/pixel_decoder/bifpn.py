@@ -20,8 +20,9 @@ from maskformer.config import configurable
 from maskformer.layers import Conv2d, c2_xavier_fill, get_norm
 from maskformer.structures import ShapeSpec
 
+from .base import PixelDecoder, PixelDecoderOutput, PixelDecoderShape
 from .build import PIXEL_DECODER_REGISTRY
-from .fpn import NUM_FEATURE_LEVELS, BasePixelDecoder
+from .fpn import NUM_FEATURE_LEVELS, BasePixelDecoder, pyramid_output_shape
 
 __all__ = ["BiFPNLayer", "BiFPNPixelDecoder", "FastNormalizedFusion"]
 
@@ -108,7 +109,7 @@ class BiFPNLayer(nn.Module):
 
 
 @PIXEL_DECODER_REGISTRY.register()
-class BiFPNPixelDecoder(nn.Module):
+class BiFPNPixelDecoder(PixelDecoder):
     """Input projections (``input_proj.{i}``, finest first) -> ``layers`` -> ``mask_features``.
 
     Args:
@@ -132,6 +133,7 @@ class BiFPNPixelDecoder(nn.Module):
         super().__init__()
         ordered = sorted(input_shape.items(), key=lambda kv: kv[1].stride)
         self.in_features = [name for name, _ in ordered]
+        self.in_strides = [spec.stride for _, spec in ordered]
         self.conv_dim = conv_dim
         self.mask_dim = mask_dim
         self.maskformer_num_feature_levels = NUM_FEATURE_LEVELS
@@ -148,16 +150,15 @@ class BiFPNPixelDecoder(nn.Module):
         args["num_layers"] = cfg.MODEL.SEM_SEG_HEAD.BIFPN_NUM_LAYERS
         return args
 
-    def forward_features(
-        self, features: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, None, list[torch.Tensor]]:
-        """Runs the BiFPN; the outputs follow the pixel decoder contract (``build.py``): stride-4
-        ``mask_features``, no encoder output, the stride 32, 16, 8 maps (``conv_dim`` wide)."""
+    def forward(self, features: dict[str, torch.Tensor]) -> PixelDecoderOutput:
+        """Runs the BiFPN: stride-4 ``mask_features``, no encoder output, the stride 32, 16, 8 maps
+        (``conv_dim`` wide), as :meth:`output_shape` declares."""
         maps = [proj(features[name]) for name, proj in zip(self.in_features, self.input_proj)]
         for layer in self.layers:
             maps = layer(maps)
-        return self.mask_features(maps[0]), None, maps[::-1][: self.maskformer_num_feature_levels]
+        return PixelDecoderOutput(
+            self.mask_features(maps[0]), None, maps[::-1][: self.maskformer_num_feature_levels]
+        )
 
-    def forward(self, features: dict[str, torch.Tensor]) -> tuple[torch.Tensor, None, list[torch.Tensor]]:
-        """Same as :meth:`forward_features` (so hooks and FLOP counters see the module run)."""
-        return self.forward_features(features)
+    def output_shape(self) -> PixelDecoderShape:
+        return pyramid_output_shape(self.in_strides, self.conv_dim, self.mask_dim)

@@ -10,16 +10,35 @@ from maskformer.config import configurable
 from maskformer.layers import Conv2d, c2_xavier_fill, get_norm
 from maskformer.structures import ShapeSpec
 
+from .base import PixelDecoder, PixelDecoderOutput, PixelDecoderShape
 from .build import PIXEL_DECODER_REGISTRY
 
-__all__ = ["BasePixelDecoder"]
+__all__ = ["BasePixelDecoder", "pyramid_output_shape"]
 
 # The transformer decoders attend to at most this many pixel-decoder outputs.
 NUM_FEATURE_LEVELS = 3
 
 
+def pyramid_output_shape(strides: list[int], conv_dim: int, mask_dim: int) -> PixelDecoderShape:
+    """The output shape of a pyramid decoder without an encoder.
+
+    Args:
+        strides: strides of its ``conv_dim``-wide outputs, finest first; ``mask_features`` is
+            computed from the finest.
+        conv_dim: width of the outputs.
+        mask_dim: width of ``mask_features``.
+    """
+    return PixelDecoderShape(
+        mask_features=ShapeSpec(channels=mask_dim, stride=strides[0]),
+        encoder_features=None,
+        multi_scale_features=tuple(
+            ShapeSpec(channels=conv_dim, stride=s) for s in strides[::-1][:NUM_FEATURE_LEVELS]
+        ),
+    )
+
+
 @PIXEL_DECODER_REGISTRY.register()
-class BasePixelDecoder(nn.Module):
+class BasePixelDecoder(PixelDecoder):
     """A top-down FPN from the lowest-resolution input to stride 4, then a mask-feature conv.
 
     The coarsest input goes through ``layer_{n}`` (3x3 conv + norm + ReLU); every finer input
@@ -41,6 +60,7 @@ class BasePixelDecoder(nn.Module):
         super().__init__()
         ordered = sorted(input_shape.items(), key=lambda kv: kv[1].stride)
         self.in_features = [name for name, _ in ordered]
+        self.in_strides = [spec.stride for _, spec in ordered]
         channels = [spec.channels for _, spec in ordered]
         self.conv_dim = conv_dim
         self.mask_dim = mask_dim
@@ -115,9 +135,7 @@ class BasePixelDecoder(nn.Module):
             "norm": head.NORM,
         }
 
-    def forward_features(
-        self, features: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, torch.Tensor | None, list[torch.Tensor]]:
+    def forward(self, features: dict[str, torch.Tensor]) -> PixelDecoderOutput:
         """Runs the top-down pass.
 
         Args:
@@ -130,7 +148,10 @@ class BasePixelDecoder(nn.Module):
         """
         outputs, encoder_features = self.fpn(features)
         multi_scale = outputs[: self.maskformer_num_feature_levels]
-        return self.mask_features(outputs[-1]), encoder_features, multi_scale
+        return PixelDecoderOutput(self.mask_features(outputs[-1]), encoder_features, multi_scale)
+
+    def output_shape(self) -> PixelDecoderShape:
+        return pyramid_output_shape(self.in_strides, self.conv_dim, self.mask_dim)
 
     def fpn(self, features: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor | None]:
         """The top-down pass: every level's output ``[B, conv_dim, ., .]``, coarsest first.
@@ -168,9 +189,3 @@ class BasePixelDecoder(nn.Module):
         """
         cur = lateral(x)
         return cur + F.interpolate(y, size=cur.shape[-2:], mode="nearest")
-
-    def forward(
-        self, features: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, torch.Tensor | None, list[torch.Tensor]]:
-        """Same as :meth:`forward_features` (so hooks and FLOP counters see the module run)."""
-        return self.forward_features(features)

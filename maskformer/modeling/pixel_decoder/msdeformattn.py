@@ -24,6 +24,7 @@ from maskformer.layers.ms_deform_attn import MSDeformAttn
 from maskformer.structures import ShapeSpec
 
 from ..transformer_decoder.position_encoding import PositionEmbeddingSine
+from .base import PixelDecoder, PixelDecoderOutput, PixelDecoderShape
 from .build import PIXEL_DECODER_REGISTRY
 
 __all__ = ["MSDeformAttnEncoderLayer", "MSDeformAttnEncoder", "MSDeformAttnPixelDecoder"]
@@ -155,7 +156,7 @@ class MSDeformAttnEncoder(nn.Module):
 
 
 @PIXEL_DECODER_REGISTRY.register()
-class MSDeformAttnPixelDecoder(nn.Module):
+class MSDeformAttnPixelDecoder(PixelDecoder):
     """Deformable-attention encoder over res3-res5 + one FPN step to stride 4.
 
     Args:
@@ -190,9 +191,11 @@ class MSDeformAttnPixelDecoder(nn.Module):
         super().__init__()
         ordered = sorted(input_shape.items(), key=lambda kv: kv[1].stride)
         self.in_features = [name for name, _ in ordered]
+        self.in_strides = [spec.stride for _, spec in ordered]
         feature_channels = [spec.channels for _, spec in ordered]
         encoder_inputs = [(name, spec) for name, spec in ordered if name in transformer_in_features]
         self.transformer_in_features = [name for name, _ in encoder_inputs]
+        self.encoder_strides = [spec.stride for _, spec in encoder_inputs]
         self.transformer_num_feature_levels = len(encoder_inputs)
         # Coarsest level first, as the encoder and the decoder's round robin expect.
         self.input_proj = nn.ModuleList(
@@ -211,6 +214,7 @@ class MSDeformAttnPixelDecoder(nn.Module):
             self.transformer_num_feature_levels,
         )
         self.pe_layer = PositionEmbeddingSine(conv_dim // 2, normalize=True)
+        self.conv_dim = conv_dim
         self.mask_dim = mask_dim
         self.mask_features = Conv2d(conv_dim, mask_dim, kernel_size=1)
         c2_xavier_fill(self.mask_features)
@@ -272,9 +276,7 @@ class MSDeformAttnPixelDecoder(nn.Module):
             "common_stride": head.COMMON_STRIDE,
         }
 
-    def forward_features(
-        self, features: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    def forward(self, features: dict[str, torch.Tensor]) -> PixelDecoderOutput:
         """Runs the encoder and the FPN step, in float32 even under autocast (as officially).
 
         Args:
@@ -288,9 +290,7 @@ class MSDeformAttnPixelDecoder(nn.Module):
         with torch.autocast(device_type=features[self.in_features[0]].device.type, enabled=False):
             return self._forward_fp32(features)
 
-    def _forward_fp32(
-        self, features: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    def _forward_fp32(self, features: dict[str, torch.Tensor]) -> PixelDecoderOutput:
         srcs, pos = [], []
         for proj, name in zip(self.input_proj, self.transformer_in_features[::-1]):
             x = features[name].float()
@@ -309,10 +309,18 @@ class MSDeformAttnPixelDecoder(nn.Module):
             cur = lateral(features[name].float())
             up = F.interpolate(maps[-1], size=cur.shape[-2:], mode="bilinear", align_corners=False)
             maps.append(output(cur + up))
-        return self.mask_features(maps[-1]), maps[0], maps[: self.maskformer_num_feature_levels]
+        return PixelDecoderOutput(
+            self.mask_features(maps[-1]), maps[0], maps[: self.maskformer_num_feature_levels]
+        )
 
-    def forward(
-        self, features: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        """Same as :meth:`forward_features` (so hooks and FLOP counters see the module run)."""
-        return self.forward_features(features)
+    def output_shape(self) -> PixelDecoderShape:
+        # The encoder's levels (coarsest first), then the FPN levels down to ``common_stride``.
+        strides = self.encoder_strides[::-1] + self.in_strides[: self.num_fpn_levels][::-1]
+        return PixelDecoderShape(
+            mask_features=ShapeSpec(channels=self.mask_dim, stride=strides[-1]),
+            encoder_features=ShapeSpec(channels=self.conv_dim, stride=strides[0]),
+            multi_scale_features=tuple(
+                ShapeSpec(channels=self.conv_dim, stride=s)
+                for s in strides[: self.maskformer_num_feature_levels]
+            ),
+        )

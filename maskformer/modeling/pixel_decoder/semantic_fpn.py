@@ -18,6 +18,7 @@ from torch import nn
 from maskformer.config import configurable
 from maskformer.structures import ShapeSpec
 
+from .base import PixelDecoderOutput
 from .build import PIXEL_DECODER_REGISTRY
 from .fpn import BasePixelDecoder
 
@@ -58,9 +59,7 @@ class SemanticFPNPixelDecoder(BasePixelDecoder):
         common_stride = strides[-1]
         self.scale_heads = nn.ModuleList(_ScaleHead(conv_dim, s, common_stride, norm) for s in strides)
 
-    def forward_features(
-        self, features: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, None, list[torch.Tensor]]:
+    def forward(self, features: dict[str, torch.Tensor]) -> PixelDecoderOutput:
         """Runs the FPN, then sums every level brought to stride 4.
 
         Args:
@@ -78,4 +77,6 @@ class SemanticFPNPixelDecoder(BasePixelDecoder):
             if y.shape[-2:] != size:  # odd sizes: 2x upsampling overshoots by a pixel
                 y = F.interpolate(y, size=size, mode="bilinear", align_corners=False)
             fused = y if fused is None else fused + y
-        return self.mask_features(fused), None, outputs[: self.maskformer_num_feature_levels]
+        return PixelDecoderOutput(
+            self.mask_features(fused), None, outputs[: self.maskformer_num_feature_levels]
+        )

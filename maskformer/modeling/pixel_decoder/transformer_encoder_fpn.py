@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 
@@ -12,6 +14,7 @@ from maskformer.structures import ShapeSpec
 from ..transformer_decoder.detr_transformer import TransformerEncoder
 from ..transformer_decoder.layers import xavier_init_matrices
 from ..transformer_decoder.position_encoding import PositionEmbeddingSine
+from .base import PixelDecoderShape
 from .build import PIXEL_DECODER_REGISTRY
 from .fpn import BasePixelDecoder
 
@@ -70,6 +73,10 @@ class TransformerEncoderPixelDecoder(BasePixelDecoder):
     def _forward_top(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         encoded = self.transformer.encoder(self.input_proj(x), mask=None, pos=self.pe_layer(x))
         return self.output_convs[0](encoded), encoded
+
+    def output_shape(self) -> PixelDecoderShape:
+        encoder = ShapeSpec(channels=self.conv_dim, stride=self.in_strides[-1])
+        return replace(super().output_shape(), encoder_features=encoder)
 
     @classmethod
     def from_config(cls, cfg, input_shape: dict[str, ShapeSpec]) -> dict:

@@ -35,7 +35,7 @@ def test_every_layer_and_pixel_decoder_match(pair):
     with torch.no_grad():
         theirs = hf(pixel_values=x, output_hidden_states=True, output_auxiliary_logits=True)
         features = ours.backbone(x)
-        mask_features, _, multi_scale = ours.sem_seg_head.pixel_decoder.forward_features(features)
+        mask_features, _, multi_scale = ours.sem_seg_head.pixel_decoder(features)
         out = ours.sem_seg_head(features)
     for name, hf_feature in zip(["res2", "res3", "res4", "res5"], theirs.encoder_hidden_states):
         torch.testing.assert_close(features[name], hf_feature, **TOL)
@@ -139,7 +139,7 @@ def test_maskformer_pixel_decoder_and_final_prediction_match():
     with torch.no_grad():
         theirs = hf(pixel_values=x, output_hidden_states=True, output_auxiliary_logits=True)
         features = ours.backbone(x)
-        mask_features, _, _ = ours.sem_seg_head.pixel_decoder.forward_features(features)
+        mask_features, _, _ = ours.sem_seg_head.pixel_decoder(features)
         out = ours.sem_seg_head(features)
         # HF's auxiliary predictions deviate from the official MaskFormer: they read the decoder's
         # hidden states WITHOUT its final LayerNorm (DETR's return_intermediate applies it) and start

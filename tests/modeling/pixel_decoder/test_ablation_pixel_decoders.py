@@ -28,7 +28,7 @@ DECODERS = {
 @pytest.mark.parametrize("name", sorted(DECODERS))
 def test_contract_and_registry(name):
     assert PIXEL_DECODER_REGISTRY.get(name) is type(DECODERS[name]())
-    mask_features, encoder, multi_scale = DECODERS[name]().forward_features(features())
+    mask_features, encoder, multi_scale = DECODERS[name]()(features())
     assert mask_features.shape == (2, 24, 16, 24)
     assert encoder is None
     assert [tuple(m.shape) for m in multi_scale] == [(2, 32, 2, 3), (2, 32, 4, 6), (2, 32, 8, 12)]
@@ -48,7 +48,7 @@ def test_semantic_fpn_sums_the_levels_before_mask_features():
     feats = features(b=1)
     outputs, _ = dec.fpn(feats)
     fused = sum(head(y) for head, y in zip(dec.scale_heads, outputs))
-    mask_features, _, multi_scale = dec.forward_features(feats)
+    mask_features, _, multi_scale = dec(feats)
     torch.testing.assert_close(mask_features, dec.mask_features(fused))
     torch.testing.assert_close(multi_scale, outputs[:3])
 

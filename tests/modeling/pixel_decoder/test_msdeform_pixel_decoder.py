@@ -41,7 +41,7 @@ def _features(batch=2, height=64, width=96, dtype=torch.float32):
 
 def test_output_shapes_and_level_order():
     decoder = _decoder().eval()
-    mask_features, encoder_out, multi_scale = decoder.forward_features(_features())
+    mask_features, encoder_out, multi_scale = decoder(_features())
     assert mask_features.shape == (2, 16, 16, 24)
     assert encoder_out.shape == (2, 32, 2, 3)
     assert [tuple(m.shape[-2:]) for m in multi_scale] == [(2, 3), (4, 6), (8, 12)]
@@ -53,7 +53,7 @@ def test_runs_in_float32_under_autocast_and_backpropagates():
     decoder = _decoder()
     features = {k: v.requires_grad_() for k, v in _features(dtype=torch.bfloat16).items()}
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        mask_features, _, multi_scale = decoder.forward_features(features)
+        mask_features, _, multi_scale = decoder(features)
     assert mask_features.dtype == torch.float32 and all(m.dtype == torch.float32 for m in multi_scale)
     (mask_features.sum() + sum(m.sum() for m in multi_scale)).backward()
     assert all(f.grad is not None for f in features.values())

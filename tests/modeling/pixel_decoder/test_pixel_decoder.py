@@ -1,4 +1,4 @@
-"""FPN pixel decoders: the forward_features contract and the wiring of their layers."""
+"""FPN pixel decoders: the forward contract and the wiring of their layers."""
 
 import pytest
 import torch
@@ -11,7 +11,7 @@ from tests.helpers.features import backbone_features as features
 
 def test_base_pixel_decoder_contract():
     dec = BasePixelDecoder(SHAPES, conv_dim=32, mask_dim=24, norm="GN")
-    mask_features, enc, multi_scale = dec.forward_features(features())
+    mask_features, enc, multi_scale = dec(features())
     assert mask_features.shape == (2, 24, 16, 24)
     assert enc is None
     assert [tuple(m.shape) for m in multi_scale] == [(2, 32, 2, 3), (2, 32, 4, 6), (2, 32, 8, 12)]
@@ -32,7 +32,7 @@ def test_base_pixel_decoder_top_down_equals_manual():
     feats = {k: v for k, v in features().items() if k in shapes}
     top = dec.layer_2(feats["res5"])
     fpn = dec.layer_1(dec.adapter_1(feats["res4"]) + F.interpolate(top, scale_factor=2, mode="nearest"))
-    mask_features, _, multi_scale = dec.forward_features(feats)
+    mask_features, _, multi_scale = dec(feats)
     torch.testing.assert_close(multi_scale[0], top)
     torch.testing.assert_close(multi_scale[1], fpn)
     torch.testing.assert_close(mask_features, dec.mask_features(fpn))
@@ -51,7 +51,7 @@ def test_transformer_encoder_pixel_decoder_contract(pre_norm):
         mask_dim=24,
         norm="GN",
     ).eval()
-    mask_features, enc, multi_scale = dec.forward_features(features())
+    mask_features, enc, multi_scale = dec(features())
     assert mask_features.shape == (2, 24, 16, 24)
     assert enc.shape == (2, 32, 2, 3)
     torch.testing.assert_close(multi_scale[0], dec.layer_4(enc))
