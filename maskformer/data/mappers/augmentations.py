@@ -2,18 +2,8 @@
 
 from __future__ import annotations
 
+from maskformer.data import transforms as T
 from maskformer.data.catalog import MetadataCatalog
-from maskformer.data.transforms import (
-    Augmentation,
-    ColorAugSSD,
-    FixedSizeCrop,
-    RandomApply,
-    RandomCrop,
-    RandomCropCategoryAreaConstraint,
-    RandomFlip,
-    ResizeScale,
-    ResizeShortestEdge,
-)
 
 __all__ = [
     "detr_panoptic_augmentations",
@@ -38,7 +28,7 @@ def train_ignore_label(cfg) -> int:
     return int(cfg.MODEL.SEM_SEG_HEAD.IGNORE_VALUE)
 
 
-def train_mapper_kwargs(cfg, is_train: bool, augmentations: list[Augmentation]) -> dict:
+def train_mapper_kwargs(cfg, is_train: bool, augmentations: list[T.Augmentation]) -> dict:
     """The :class:`MapperBase` keyword arguments every config-built mapper shares."""
     return {
         "is_train": is_train,
@@ -49,60 +39,60 @@ def train_mapper_kwargs(cfg, is_train: bool, augmentations: list[Augmentation]) 
     }
 
 
-def flip_augmentation(cfg) -> list[Augmentation]:
+def flip_augmentation(cfg) -> list[T.Augmentation]:
     """``INPUT.RANDOM_FLIP``: "none", "horizontal" or "vertical"."""
     mode = cfg.INPUT.RANDOM_FLIP
     if mode not in ("none", "horizontal", "vertical"):
         raise ValueError(f"INPUT.RANDOM_FLIP must be 'none', 'horizontal' or 'vertical', got '{mode}'.")
-    return [] if mode == "none" else [RandomFlip(horizontal=mode == "horizontal")]
+    return [] if mode == "none" else [T.RandomFlip(horizontal=mode == "horizontal")]
 
 
-def train_resize(cfg) -> ResizeShortestEdge:
+def train_resize(cfg) -> T.ResizeShortestEdge:
     """``ResizeShortestEdge(INPUT.MIN_SIZE_TRAIN, INPUT.MAX_SIZE_TRAIN, INPUT.MIN_SIZE_TRAIN_SAMPLING)``."""
-    return ResizeShortestEdge(
+    return T.ResizeShortestEdge(
         list(cfg.INPUT.MIN_SIZE_TRAIN), cfg.INPUT.MAX_SIZE_TRAIN, cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING
     )
 
 
-def mask_former_augmentations(cfg, crop_constraint: bool = True) -> list[Augmentation]:
+def mask_former_augmentations(cfg, crop_constraint: bool = True) -> list[T.Augmentation]:
     """ResizeShortestEdge -> crop (single-category area constraint) -> SSD colour -> flip."""
-    augs: list[Augmentation] = [train_resize(cfg)]
+    augs: list[T.Augmentation] = [train_resize(cfg)]
     if cfg.INPUT.CROP.ENABLED:
         max_area = cfg.INPUT.CROP.SINGLE_CATEGORY_MAX_AREA if crop_constraint else 1.0
         augs.append(
-            RandomCropCategoryAreaConstraint(
+            T.RandomCropCategoryAreaConstraint(
                 cfg.INPUT.CROP.TYPE, list(cfg.INPUT.CROP.SIZE), max_area, train_ignore_label(cfg)
             )
         )
     if cfg.INPUT.COLOR_AUG_SSD:
-        augs.append(ColorAugSSD(image_format=cfg.INPUT.FORMAT))
+        augs.append(T.ColorAugSSD(image_format=cfg.INPUT.FORMAT))
     return augs + flip_augmentation(cfg)
 
 
-def detr_panoptic_augmentations(cfg) -> list[Augmentation]:
+def detr_panoptic_augmentations(cfg) -> list[T.Augmentation]:
     """MaskFormer's COCO panoptic (DETR) recipe: flip -> [crop] -> ResizeShortestEdge(MIN_SIZE_TRAIN).
 
     With ``INPUT.CROP.ENABLED``, half of the images are first resized to a short edge of 400, 500
     or 600 and randomly cropped (``INPUT.CROP.TYPE`` / ``SIZE``, e.g. "absolute_range" [384, 600]);
     the final resize applies to every image.
     """
-    crop: list[Augmentation] = []
+    crop: list[T.Augmentation] = []
     if cfg.INPUT.CROP.ENABLED:
-        pre_crop = ResizeShortestEdge(list(DETR_CROP_SHORT_EDGES), sample_style="choice")
-        window = RandomCrop(cfg.INPUT.CROP.TYPE, list(cfg.INPUT.CROP.SIZE))
-        crop = [RandomApply([pre_crop, window], prob=DETR_CROP_PROB)]
+        pre_crop = T.ResizeShortestEdge(list(DETR_CROP_SHORT_EDGES), sample_style="choice")
+        window = T.RandomCrop(cfg.INPUT.CROP.TYPE, list(cfg.INPUT.CROP.SIZE))
+        crop = [T.RandomApply([pre_crop, window], prob=DETR_CROP_PROB)]
     return flip_augmentation(cfg) + crop + [train_resize(cfg)]
 
 
-def lsj_augmentations(cfg) -> list[Augmentation]:
+def lsj_augmentations(cfg) -> list[T.Augmentation]:
     """Large-scale jitter: flip -> ResizeScale(MIN_SCALE..MAX_SCALE of IMAGE_SIZE) -> FixedSizeCrop."""
     size = cfg.INPUT.IMAGE_SIZE
     return flip_augmentation(cfg) + [
-        ResizeScale(cfg.INPUT.MIN_SCALE, cfg.INPUT.MAX_SCALE, size, size),
-        FixedSizeCrop((size, size)),
+        T.ResizeScale(cfg.INPUT.MIN_SCALE, cfg.INPUT.MAX_SCALE, size, size),
+        T.FixedSizeCrop((size, size)),
     ]
 
 
-def test_augmentations(cfg) -> list[Augmentation]:
+def test_augmentations(cfg) -> list[T.Augmentation]:
     """Test-time ResizeShortestEdge(MIN_SIZE_TEST, MAX_SIZE_TEST)."""
-    return [ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST], cfg.INPUT.MAX_SIZE_TEST, "choice")]
+    return [T.ResizeShortestEdge([cfg.INPUT.MIN_SIZE_TEST], cfg.INPUT.MAX_SIZE_TEST, "choice")]

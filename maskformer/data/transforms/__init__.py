@@ -1,45 +1,11 @@
-"""Augmentations (random, drawn from an explicit RNG) and the transforms they produce."""
+"""Augmentations (random, drawn from an explicit RNG) and the transforms they produce.
 
-from .augmentation import (
-    Augmentation,
-    ColorAugSSD,
-    FixedSizeCrop,
-    RandomApply,
-    RandomCrop,
-    RandomCropCategoryAreaConstraint,
-    RandomFlip,
-    ResizeScale,
-    ResizeShortestEdge,
-    apply_augmentations,
-)
-from .transform import (
-    ColorTransform,
-    CropTransform,
-    HFlipTransform,
-    PadTransform,
-    ResizeTransform,
-    Transform,
-    TransformList,
-    VFlipTransform,
-)
+The package exports what its two modules list in ``__all__``: the augmentations of
+``augmentation.py`` and the deterministic transforms of ``transform.py``.
+"""
 
-__all__ = [
-    "Augmentation",
-    "ColorAugSSD",
-    "ColorTransform",
-    "CropTransform",
-    "FixedSizeCrop",
-    "HFlipTransform",
-    "PadTransform",
-    "RandomApply",
-    "RandomCrop",
-    "RandomCropCategoryAreaConstraint",
-    "RandomFlip",
-    "ResizeScale",
-    "ResizeShortestEdge",
-    "ResizeTransform",
-    "Transform",
-    "TransformList",
-    "VFlipTransform",
-    "apply_augmentations",
-]
+from . import augmentation, transform
+from .augmentation import *  # noqa: F403
+from .transform import *  # noqa: F403
+
+__all__ = sorted([*augmentation.__all__, *transform.__all__])
