@@ -6,7 +6,7 @@ from torch import nn
 
 from maskformer.registry import Registry
 
-__all__ = ["TRANSFORMER_DECODER_REGISTRY", "build_transformer_decoder"]
+__all__ = ["TRANSFORMER_DECODER_REGISTRY", "build_transformer_decoder", "common_decoder_args"]
 
 TRANSFORMER_DECODER_REGISTRY = Registry("TRANSFORMER_DECODER")
 TRANSFORMER_DECODER_REGISTRY.__doc__ = """Transformer decoders (the "predictor"), looked up by
@@ -27,3 +27,30 @@ def build_transformer_decoder(cfg, in_channels: int, mask_classification: bool =
     """
     name = cfg.MODEL.MASK_FORMER.TRANSFORMER_DECODER_NAME
     return TRANSFORMER_DECODER_REGISTRY.get(name)(cfg, in_channels, mask_classification)
+
+
+def common_decoder_args(cfg, in_channels: int, mask_classification: bool) -> dict:
+    """The constructor arguments both registered decoders read the same way from the config.
+
+    Args:
+        cfg: the config (``MODEL.SEM_SEG_HEAD`` and ``MODEL.MASK_FORMER``).
+        in_channels: channels of the attended features.
+        mask_classification: predict a class per query.
+
+    Returns:
+        ``in_channels``, ``mask_classification``, ``num_classes``, ``hidden_dim``, ``num_queries``,
+        ``nheads``, ``dim_feedforward``, ``pre_norm``, ``mask_dim``, ``enforce_input_project``.
+    """
+    mf = cfg.MODEL.MASK_FORMER
+    return {
+        "in_channels": in_channels,
+        "mask_classification": mask_classification,
+        "num_classes": cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
+        "hidden_dim": mf.HIDDEN_DIM,
+        "num_queries": mf.NUM_OBJECT_QUERIES,
+        "nheads": mf.NHEADS,
+        "dim_feedforward": mf.DIM_FEEDFORWARD,
+        "pre_norm": mf.PRE_NORM,
+        "mask_dim": cfg.MODEL.SEM_SEG_HEAD.MASK_DIM,
+        "enforce_input_project": mf.ENFORCE_INPUT_PROJ,
+    }

@@ -21,7 +21,7 @@ from torch import nn
 from maskformer.config import configurable
 from maskformer.layers import Conv2d, c2_xavier_fill
 
-from .build import TRANSFORMER_DECODER_REGISTRY
+from .build import TRANSFORMER_DECODER_REGISTRY, common_decoder_args
 from .layers import MLP, CrossAttentionLayer, FFNLayer, SelfAttentionLayer
 from .position_encoding import PositionEmbeddingSine
 from .query_attention import QUERY_ATTENTIONS, attend, background_blocks
@@ -165,17 +165,8 @@ class MultiScaleMaskedTransformerDecoder(nn.Module):
                 "the learnable queries counts as one; the official configs use 10)."
             )
         return {
-            "in_channels": in_channels,
-            "mask_classification": mask_classification,
-            "num_classes": cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
-            "hidden_dim": mf.HIDDEN_DIM,
-            "num_queries": mf.NUM_OBJECT_QUERIES,
-            "nheads": mf.NHEADS,
-            "dim_feedforward": mf.DIM_FEEDFORWARD,
+            **common_decoder_args(cfg, in_channels, mask_classification),
             "dec_layers": mf.DEC_LAYERS - 1,
-            "pre_norm": mf.PRE_NORM,
-            "mask_dim": cfg.MODEL.SEM_SEG_HEAD.MASK_DIM,
-            "enforce_input_project": mf.ENFORCE_INPUT_PROJ,
             "cross_attention": mf.CROSS_ATTENTION,
             "feature_resolution": mf.FEATURE_RESOLUTION,
             "learnable_query_features": mf.LEARNABLE_QUERY_FEATURES,

@@ -9,7 +9,7 @@ from torch import nn
 from maskformer.config import configurable
 from maskformer.layers import Conv2d, c2_xavier_fill
 
-from .build import TRANSFORMER_DECODER_REGISTRY
+from .build import TRANSFORMER_DECODER_REGISTRY, common_decoder_args
 from .detr_transformer import TransformerDecoder, TransformerEncoder
 from .layers import MLP, xavier_init_matrices
 from .position_encoding import PositionEmbeddingSine
@@ -93,20 +93,11 @@ class StandardTransformerDecoder(nn.Module):
     def from_config(cls, cfg, in_channels: int, mask_classification: bool = True) -> dict:
         mf = cfg.MODEL.MASK_FORMER
         return {
-            "in_channels": in_channels,
-            "mask_classification": mask_classification,
-            "num_classes": cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
-            "hidden_dim": mf.HIDDEN_DIM,
-            "num_queries": mf.NUM_OBJECT_QUERIES,
-            "nheads": mf.NHEADS,
+            **common_decoder_args(cfg, in_channels, mask_classification),
             "dropout": mf.DROPOUT,
-            "dim_feedforward": mf.DIM_FEEDFORWARD,
             "enc_layers": mf.ENC_LAYERS,
             "dec_layers": mf.DEC_LAYERS,
-            "pre_norm": mf.PRE_NORM,
             "deep_supervision": mf.DEEP_SUPERVISION,
-            "mask_dim": cfg.MODEL.SEM_SEG_HEAD.MASK_DIM,
-            "enforce_input_project": mf.ENFORCE_INPUT_PROJ,
             "box_head": mf.BOX_HEAD,
         }
 
