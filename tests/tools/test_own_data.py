@@ -19,14 +19,14 @@ import pytest
 
 from maskformer.data import MetadataCatalog
 from maskformer.data.datasets.shapes import write_shapes_dataset
-from tests.tools.test_train_net import (
-    REPO,
+from tests.helpers.paths import REPO
+from tests.helpers.train_net_runs import (
     TINY_OPTS,
     TINY_SHAPES,
-    _assert_same_metrics,
-    _env,
-    _free_port,
-    _results,
+    assert_same_metrics,
+    free_port,
+    read_results,
+    subprocess_env,
 )
 from tools import analyze_model, demo, visualize_data
 
@@ -60,7 +60,12 @@ def own(tmp_path_factory) -> tuple[str, Path]:
 
 def _run(root: str, *args: str, ok: bool = True) -> str:
     proc = subprocess.run(
-        [sys.executable, *args], cwd=REPO, env=_env(root), capture_output=True, text=True, timeout=300
+        [sys.executable, *args],
+        cwd=REPO,
+        env=subprocess_env(root),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     output = proc.stdout + proc.stderr
     assert (proc.returncode == 0) == ok, f"exit {proc.returncode}:\n{output[-6000:]}"
@@ -90,11 +95,11 @@ def test_cli_validator_checks_the_yaml_dataset(own):
 
 @pytest.mark.slow
 def test_yaml_dataset_trains_and_eval_only_reproduces(own, trained, tmp_path):
-    results = _results(trained)
+    results = read_results(trained)
     assert {"panoptic_seg", "segm", "sem_seg"} <= results.keys()
     weights = ("MODEL.WEIGHTS", str(trained / "model_final.pth"))
     _train(own, tmp_path, *weights, flags=("--eval-only",))
-    _assert_same_metrics(_results(tmp_path), results)
+    assert_same_metrics(read_results(tmp_path), results)
 
 
 @pytest.mark.dist
@@ -103,7 +108,7 @@ def test_yaml_dataset_trains_in_two_processes(own, tmp_path):
     _train(own, tmp_path, "SOLVER.MAX_ITER", "2", flags=("--num-gpus", "2"))
     log = (tmp_path / "log.txt").read_text()
     assert "World size: 2" in log and (tmp_path / "model_final.pth").is_file()
-    assert "panoptic_seg" in _results(tmp_path)
+    assert "panoptic_seg" in read_results(tmp_path)
 
 
 def test_wrong_num_classes_stops_before_training(own, tmp_path):
@@ -147,10 +152,10 @@ def test_existing_run_folder_is_refused_or_gets_a_sub_run(own, trained, tmp_path
 def _slurm_launch(own: tuple[str, Path], out: Path, *opts: str, flags: tuple[str, ...] = ()) -> None:
     """Two tasks of a simulated one-node SLURM job step on 127.0.0.1, as ``srun -n 2`` starts them."""
     root, config = own
-    port = str(_free_port())
+    port = str(free_port())
     procs = []
     for rank in (0, 1):
-        env = _env(root) | {
+        env = subprocess_env(root) | {
             "SLURM_JOB_ID": "4242", "SLURM_STEP_ID": "0", "SLURM_PROCID": str(rank),
             "SLURM_LOCALID": str(rank), "SLURM_NTASKS": "2", "SLURM_NNODES": "1", "SLURM_NODEID": "0",
             "SLURM_JOB_NODELIST": "127.0.0.1", "MASTER_PORT": port,
@@ -174,7 +179,7 @@ def test_simulated_slurm_job_trains_and_evaluates_like_one_process(own, trained,
     # The same weights evaluated by the two SLURM tasks give exactly the one-process metrics.
     weights = ("MODEL.WEIGHTS", str(trained / "model_final.pth"))
     _slurm_launch(own, tmp_path / "eval", *weights, flags=("--eval-only",))
-    _assert_same_metrics(_results(tmp_path / "eval"), _results(trained))
+    assert_same_metrics(read_results(tmp_path / "eval"), read_results(trained))
 
 
 @pytest.mark.slow

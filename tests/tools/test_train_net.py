@@ -13,127 +13,28 @@ import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-import torch
 
-from maskformer.data.datasets.shapes import ShapesSpec, write_shapes_dataset
+from tests.helpers.paths import REPO
+from tests.helpers.train_net_runs import (
+    TINY_SHAPES,
+    assert_same_metrics,
+    assert_same_weights,
+    free_port,
+    read_results,
+    start_iteration,
+    subprocess_env,
+    train_net,
+    train_net_command,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-CONFIG = "configs/shapes/panoptic-segmentation/maskformer2_R18_shapes.yaml"
 MAX_ITER = 6
-# Small enough that one run (start-up, 6 iterations, evaluation, visualisations) takes seconds.
-TINY_OPTS = [
-    "MODEL.MASK_FORMER.HIDDEN_DIM", "32",
-    "MODEL.MASK_FORMER.NHEADS", "2",
-    "MODEL.MASK_FORMER.DEC_LAYERS", "3",
-    "MODEL.MASK_FORMER.NUM_OBJECT_QUERIES", "8",
-    "MODEL.MASK_FORMER.DIM_FEEDFORWARD", "64",
-    "MODEL.MASK_FORMER.TRAIN_NUM_POINTS", "256",
-    "MODEL.SEM_SEG_HEAD.CONVS_DIM", "32",
-    "MODEL.SEM_SEG_HEAD.MASK_DIM", "32",
-    "MODEL.SEM_SEG_HEAD.TRANSFORMER_ENC_LAYERS", "1",
-    "INPUT.MIN_SIZE_TRAIN", "(48, 64)",
-    "INPUT.MAX_SIZE_TRAIN", "96",
-    "INPUT.CROP.SIZE", "(64, 64)",
-    "INPUT.MIN_SIZE_TEST", "64",
-    "INPUT.MAX_SIZE_TEST", "96",
-    "SOLVER.IMS_PER_BATCH", "2",
-    "SOLVER.CHECKPOINT_PERIOD", "2",
-    "TEST.EVAL_PERIOD", "0",
-    "DATALOADER.NUM_WORKERS", "0",
-    "SEED", "7",
-]  # fmt: skip
-TINY_SHAPES = ShapesSpec(image_size=64, num_train=6, num_val=3, seed=5)
 LOOSE_EXPECTATION = ("TEST.EXPECTED_RESULTS", "[['sem_seg', 'mIoU', 50.0, 50.0]]")
-
-
-@pytest.fixture(scope="module")
-def datasets_root(tmp_path_factory) -> str:
-    """A datasets root whose ``shapes`` folder holds the tiny set (so nothing bigger is generated)."""
-    root = tmp_path_factory.mktemp("datasets")
-    write_shapes_dataset(str(root / "shapes"), TINY_SHAPES)
-    return str(root)
-
-
-def _env(datasets_root: str) -> dict[str, str]:
-    # CPU runs even on a GPU machine: with CUDA visible, the launcher would pick nccl and one GPU per process.
-    env = dict(os.environ, DETECTRON2_DATASETS=datasets_root, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
-    env["CUDA_VISIBLE_DEVICES"] = ""
-    env.pop("MASKFORMER_DATASETS", None)  # it would take precedence over DETECTRON2_DATASETS
-    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(key, None)  # a test run under torchrun must not make the child think it is one
-    return env
-
-
-def _command(out: Path, *opts: str, flags: tuple[str, ...] = (), launcher: tuple[str, ...] = ()) -> list[str]:
-    script = [sys.executable, "tools/train_net.py"] if not launcher else [*launcher, "tools/train_net.py"]
-    return [*script, "--config-file", CONFIG, *flags, *TINY_OPTS, "OUTPUT_DIR", str(out), *opts]
-
-
-def train_net(
-    datasets_root: str,
-    out: Path,
-    *opts: str,
-    flags: tuple[str, ...] = (),
-    launcher: tuple[str, ...] = (),
-    timeout: float = 300,
-) -> str:
-    """Runs ``tools/train_net.py`` to completion; returns its output, or fails the test with it."""
-    proc = subprocess.run(
-        _command(out, *opts, flags=flags, launcher=launcher),
-        cwd=REPO,
-        env=_env(datasets_root),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"train_net.py exited with {proc.returncode}:\n{output[-6000:]}"
-    return output
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _weights(path: Path) -> dict[str, torch.Tensor]:
-    return torch.load(path, map_location="cpu", weights_only=True)["model"]
-
-
-def _assert_same_weights(path_a: Path, path_b: Path) -> None:
-    a, b = _weights(path_a), _weights(path_b)
-    assert a.keys() == b.keys()
-    differing = [k for k in a if not torch.equal(a[k], b[k])]
-    assert not differing, f"{len(differing)} of {len(a)} tensors differ, e.g. {differing[:5]}"
-
-
-def _results(out: Path) -> dict:
-    return json.loads((out / "inference" / "results.json").read_text())
-
-
-def _assert_same_metrics(a: dict, b: dict) -> None:
-    """Equal nested metric dicts, where NaN (e.g. AP of a class absent from val) equals NaN."""
-    assert a.keys() == b.keys()
-    for task in a:
-        assert a[task].keys() == b[task].keys(), task
-        for metric, value in a[task].items():
-            other = b[task][metric]
-            assert value == other or (math.isnan(value) and math.isnan(other)), (task, metric, value, other)
-
-
-def _start_iteration(output: str) -> int:
-    """The iteration the train loop reported starting from."""
-    marker = "Starting training from iteration "
-    line = next(line for line in output.splitlines() if marker in line)
-    return int(line.split(marker)[1].split()[0])
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +60,7 @@ def test_training_writes_every_output(full_run):
     metrics = [json.loads(line) for line in (full_run / "metrics.json").read_text().splitlines()]
     losses = [m for m in metrics if "total_loss" in m]
     assert losses[-1]["iteration"] == MAX_ITER - 1 and math.isfinite(losses[-1]["total_loss"])
-    results = _results(full_run)
+    results = read_results(full_run)
     # The final evaluation is logged at iteration MAX_ITER (Detectron2's after_train convention).
     final_eval = next(m for m in metrics if "panoptic_seg/PQ" in m)
     assert final_eval["iteration"] == MAX_ITER
@@ -185,20 +86,20 @@ def _expected(results: dict, offset: float) -> str:
 
 def test_eval_only_reproduces_training_metrics(datasets_root, full_run, tmp_path):
     weights = ("MODEL.WEIGHTS", str(full_run / "model_final.pth"))
-    expected = ("TEST.EXPECTED_RESULTS", _expected(_results(full_run), 0.0))
+    expected = ("TEST.EXPECTED_RESULTS", _expected(read_results(full_run), 0.0))
     output = train_net(datasets_root, tmp_path, *weights, *expected, flags=("--eval-only",))
-    _assert_same_metrics(_results(tmp_path), _results(full_run))
+    assert_same_metrics(read_results(tmp_path), read_results(full_run))
     assert "Results match TEST.EXPECTED_RESULTS (1 checks)." in output
     assert not list(tmp_path.glob("*.pth")), "--eval-only must not write checkpoints"
 
 
 def test_eval_only_fails_on_unexpected_results(datasets_root, full_run, tmp_path):
     opts = ("MODEL.WEIGHTS", str(full_run / "model_final.pth"))
-    opts += ("TEST.EXPECTED_RESULTS", _expected(_results(full_run), 1.0))
+    opts += ("TEST.EXPECTED_RESULTS", _expected(read_results(full_run), 1.0))
     proc = subprocess.run(
-        _command(tmp_path, *opts, flags=("--eval-only",)),
+        train_net_command(tmp_path, *opts, flags=("--eval-only",)),
         cwd=REPO,
-        env=_env(datasets_root),
+        env=subprocess_env(datasets_root),
         capture_output=True,
         text=True,
         timeout=300,
@@ -213,17 +114,17 @@ def test_resume_continues_to_the_uninterrupted_weights(datasets_root, full_run, 
     shutil.copy(full_run / "model_0000001.pth", tmp_path)
     (tmp_path / "last_checkpoint").write_text("model_0000001.pth")
     output = train_net(datasets_root, tmp_path, "SOLVER.MAX_ITER", str(MAX_ITER), flags=("--resume",))
-    assert _start_iteration(output) == 2
-    _assert_same_weights(tmp_path / "model_final.pth", full_run / "model_final.pth")
-    _assert_same_metrics(_results(tmp_path), _results(full_run))
+    assert start_iteration(output) == 2
+    assert_same_weights(tmp_path / "model_final.pth", full_run / "model_final.pth")
+    assert_same_metrics(read_results(tmp_path), read_results(full_run))
 
 
 @pytest.mark.slow
 def test_sigkill_then_resume_matches_uninterrupted(datasets_root, full_run, tmp_path):
     proc = subprocess.Popen(
-        _command(tmp_path, "SOLVER.MAX_ITER", str(MAX_ITER)),
+        train_net_command(tmp_path, "SOLVER.MAX_ITER", str(MAX_ITER)),
         cwd=REPO,
-        env=_env(datasets_root),
+        env=subprocess_env(datasets_root),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -240,8 +141,8 @@ def test_sigkill_then_resume_matches_uninterrupted(datasets_root, full_run, tmp_
     assert proc.returncode == -signal.SIGKILL
     assert not (tmp_path / "model_final.pth").exists(), "the run finished before it could be killed"
     output = train_net(datasets_root, tmp_path, "SOLVER.MAX_ITER", str(MAX_ITER), flags=("--resume",))
-    assert _start_iteration(output) == 2
-    _assert_same_weights(tmp_path / "model_final.pth", full_run / "model_final.pth")
+    assert start_iteration(output) == 2
+    assert_same_weights(tmp_path / "model_final.pth", full_run / "model_final.pth")
 
 
 def _assert_distributed_run(out: Path, output: str) -> None:
@@ -250,7 +151,7 @@ def _assert_distributed_run(out: Path, output: str) -> None:
     log = (out / "log.txt").read_text()
     assert "Training on 6 images, 1 per process and batch." in log
     assert (out / "model_final.pth").is_file()
-    results = _results(out)
+    results = read_results(out)
     assert {"panoptic_seg", "segm", "sem_seg"} <= results.keys()
     assert math.isfinite(results["panoptic_seg"]["PQ"])
 
@@ -272,10 +173,10 @@ def test_torchrun(datasets_root, tmp_path):
 @pytest.mark.dist
 @pytest.mark.slow
 def test_two_machines_simulated(datasets_root, tmp_path):
-    dist_url = f"tcp://127.0.0.1:{_free_port()}"
+    dist_url = f"tcp://127.0.0.1:{free_port()}"
     procs = [
         subprocess.Popen(
-            _command(
+            train_net_command(
                 tmp_path,
                 "SOLVER.MAX_ITER",
                 "2",
@@ -291,7 +192,7 @@ def test_two_machines_simulated(datasets_root, tmp_path):
                 ),
             ),
             cwd=REPO,
-            env=_env(datasets_root),
+            env=subprocess_env(datasets_root),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
