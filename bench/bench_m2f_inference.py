@@ -28,11 +28,11 @@ from common import (
     autocast,
     build_pair,
     format_table,
+    isolated_peaks,
     load_note,
     measure_peak_mb,
     median_time,
     normalise,
-    run_isolated,
     worker_args,
 )
 
@@ -46,11 +46,8 @@ def make_image(height: int, width: int, device: str = "cpu") -> torch.Tensor:
     return torch.randint(0, 256, (1, 3, height, width), dtype=torch.uint8, generator=gen).to(device)
 
 
-def hf_postprocess(hf_out, height: int, width: int) -> None:
+def hf_postprocess(processor, hf_out, height: int, width: int) -> None:
     """HF's own semantic, panoptic and instance post-processing of one image's outputs."""
-    from transformers import Mask2FormerImageProcessor
-
-    processor = Mask2FormerImageProcessor()
     sizes = [(height, width)]
     processor.post_process_semantic_segmentation(hf_out, target_sizes=sizes)
     processor.post_process_panoptic_segmentation(hf_out, target_sizes=sizes, label_ids_to_fuse=set())
@@ -59,6 +56,8 @@ def hf_postprocess(hf_out, height: int, width: int) -> None:
 
 def callables(hf, ours, images: torch.Tensor) -> dict:
     """Per row name: (ours, HF) zero-argument callables on ``images`` ``[1, 3, H, W]`` uint8."""
+    from transformers import Mask2FormerImageProcessor
+
     height, width = images.shape[-2:]
     x = normalise(images)
     inputs = [{"image": images[0], "height": height, "width": width}]
@@ -71,8 +70,12 @@ def callables(hf, ours, images: torch.Tensor) -> dict:
         if k != "aux_outputs"
     }
     hf_out = hf(pixel_values=x)
+    processor = Mask2FormerImageProcessor()
     return {
-        "model()": (lambda: ours(inputs), lambda: hf_postprocess(hf(pixel_values=x), height, width)),
+        "model()": (
+            lambda: ours(inputs),
+            lambda: hf_postprocess(processor, hf(pixel_values=x), height, width),
+        ),
         "network": (lambda: ours.sem_seg_head(ours.backbone(x)), lambda: hf(pixel_values=x)),
         "pixel decoder": (
             lambda: ours.sem_seg_head.pixel_decoder(features),
@@ -80,7 +83,7 @@ def callables(hf, ours, images: torch.Tensor) -> dict:
         ),
         "post-processing": (
             lambda: ours.postprocess(outputs, inputs, prepared),
-            lambda: hf_postprocess(hf_out, height, width),
+            lambda: hf_postprocess(processor, hf_out, height, width),
         ),
     }
 
@@ -114,12 +117,9 @@ def run(args: argparse.Namespace) -> list[Result]:
                 hf_t = median_time(hf_fn, args.runs, device=args.device)
                 results.append(Result(f"inference {size} {name}", "HF", ours_t, hf_t))
         if not (args.skip_memory or args.quick):
-            mem = {
-                w: run_isolated(__file__, ["--worker", w, "--sizes", size, *worker_args(args)])[
-                    "peak_growth_mb"
-                ]
-                for w in ("ours", "hf")
-            }
+            mem = isolated_peaks(
+                __file__, {w: ["--worker", w, "--sizes", size, *worker_args(args)] for w in ("ours", "hf")}
+            )
             results.append(
                 Result(f"inference {size} network peak memory", "HF", (mem["ours"],), (mem["hf"],), "MB")
             )

@@ -24,11 +24,11 @@ from common import (
     autocast,
     build_pair,
     format_table,
+    isolated_peaks,
     load_note,
     measure_peak_mb,
     median_time,
     normalise,
-    run_isolated,
     worker_args,
 )
 
@@ -122,10 +122,9 @@ def run(args: argparse.Namespace) -> list[Result]:
     results = [Result(label, "HF", ours_t, median_time(hf_step, args.runs, device=args.device))]
     if not args.skip_memory:
         shape = ["--size", args.size, "--batch", str(args.batch), "--masks", str(args.masks)]
-        mem = {
-            w: run_isolated(__file__, ["--worker", w, *shape, *worker_args(args)])["peak_growth_mb"]
-            for w in ("ours", "hf")
-        }
+        mem = isolated_peaks(
+            __file__, {w: ["--worker", w, *shape, *worker_args(args)] for w in ("ours", "hf")}, args.quick
+        )
         results.append(Result(f"{label} peak memory", "HF", (mem["ours"],), (mem["hf"],), "MB"))
     return results
 

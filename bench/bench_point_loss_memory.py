@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 from bench_m2f_train_step import make_batch, model_inputs
-from common import Result, add_common_args, format_table, load_note, measure_peak_mb, run_isolated
+from common import Result, add_common_args, format_table, isolated_peaks, load_note, measure_peak_mb
 
 from maskformer.config import load_config
 from maskformer.data import register_builtin_datasets
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> list[Result]:
         return []
     shape = ["--size", args.size, "--batch", str(args.batch), "--masks", str(args.masks)]
     shape += ["--threads", str(args.threads)]
-    growth = {row: run_isolated(__file__, ["--worker", *row, *shape])["peak_growth_mb"] for row in ROWS}
+    growth = isolated_peaks(__file__, {row: ["--worker", *row, *shape] for row in ROWS})
     base = growth[("point", "point")]
     return [
         Result(

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> list[Result]:
     many = _timings(ours, hf, args, args.threads, amp=False)
     bf16 = _timings(ours, hf, args, args.threads, amp=True)
     names = (f"ours inference {size} model()", f"ours train step {args.batch}x{size}")
-    rows = [Result(f"{n}, {args.threads} threads", "1 thread", many[i], one[i]) for i, n in enumerate(names)]
+    rows = [Result(f"{n}, {args.threads} thread(s)", "1 thread", many[i], one[i]) for i, n in enumerate(names)]
     rows += [Result(f"{n}, bf16 autocast", "fp32", bf16[i], many[i]) for i, n in enumerate(names)]
     torch.set_num_threads(args.threads)
     return rows

@@ -22,7 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -266,12 +266,30 @@ def load_note() -> str:
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
-def run_isolated(script: str, args: list[str]) -> dict:
-    """Runs ``script --worker ...`` in a fresh process and returns the JSON it prints last.
+def isolated_peaks(
+    script: str, runs: Mapping[Hashable, list[str]], parallel: bool = False
+) -> dict[Hashable, float]:
+    """Runs ``script ARGS`` for every entry of ``runs``, each in a fresh process.
 
-    Peak RSS only grows within a process, so each implementation's peak is measured alone.
+    Peak memory only grows within a process, so each implementation's peak is measured alone.
+    ``parallel`` starts all processes at once (for the tiny models of ``--quick``; at full size
+    several peaks side by side may not fit in memory). Each worker prints a JSON line
+    ``{"peak_growth_mb": ...}`` last.
+
+    Returns:
+        The ``peak_growth_mb`` of each key.
     """
-    proc = subprocess.run(
-        [sys.executable, script, *args], capture_output=True, text=True, check=True, cwd=str(REPO)
-    )
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    def start(args: list[str]) -> subprocess.Popen:
+        command = [sys.executable, script, *args]
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+
+    started = {key: start(args) for key, args in runs.items()} if parallel else {}
+    peaks = {}
+    for key, args in runs.items():
+        proc = started.get(key) or start(args)
+        out, err = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"{script} {' '.join(args)} failed:\n{err[-3000:]}")
+        peaks[key] = json.loads(out.strip().splitlines()[-1])["peak_growth_mb"]
+    return peaks

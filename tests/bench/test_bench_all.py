@@ -37,8 +37,8 @@ def test_bench_all_quick_prints_every_row():
         "train step 2x64x64, 3 masks peak memory",
         "deformable attention 128x128 forward",
         "deformable attention 128x128 forward+backward",
-        "ours inference 64x64 model(), 1 threads",
-        "ours train step 2x64x64, 1 threads",
+        "ours inference 64x64 model(), 1 thread(s)",
+        "ours train step 2x64x64, 1 thread(s)",
         "ours inference 64x64 model(), bf16 autocast",
         "ours train step 2x64x64, bf16 autocast",
     ]
