@@ -24,6 +24,8 @@ from collections.abc import Collection
 
 import torch
 
+from .winner import winning_query
+
 __all__ = ["detr_panoptic_inference"]
 
 # DETR's PostProcessPanoptic defaults.
@@ -33,10 +35,12 @@ DETR_MIN_AREA = 4
 
 def _assign(masks: torch.Tensor, merge: dict[int, int]) -> torch.Tensor:
     """Index of the winning query per pixel ``[H, W]``, with merged stuff queries redirected."""
-    winner = masks.argmax(0)
-    for k, first in merge.items():
-        winner[winner == k] = first
-    return winner
+    winner, _ = winning_query(masks, range(masks.shape[0]))
+    if not merge:
+        return winner
+    target = torch.arange(masks.shape[0], device=masks.device)
+    target[list(merge)] = torch.tensor(list(merge.values()), device=masks.device)
+    return target[winner]
 
 
 def detr_panoptic_inference(

@@ -6,7 +6,27 @@ from collections.abc import Collection
 
 import torch
 
-__all__ = ["panoptic_inference"]
+from .winner import winning_query
+
+__all__ = ["kept_queries", "panoptic_inference"]
+
+
+def kept_queries(
+    mask_cls: torch.Tensor, object_mask_threshold: float
+) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """The queries panoptic inference keeps (step 1 below), their scores and classes.
+
+    Args:
+        mask_cls: ``[Q, K+1]`` class logits (last = "no object").
+        object_mask_threshold: minimum class probability of a kept query.
+
+    Returns:
+        ``(indices, scores, classes)``: ascending int64 ``[Q']``, ``[Q']`` probabilities of the
+        most likely class, and those classes.
+    """
+    scores, labels = mask_cls.softmax(-1).max(-1)
+    kept = (labels.ne(mask_cls.shape[-1] - 1) & (scores > object_mask_threshold)).nonzero().flatten()
+    return kept, scores[kept], labels[kept].tolist()
 
 
 def panoptic_inference(
@@ -16,6 +36,7 @@ def panoptic_inference(
     object_mask_threshold: float,
     overlap_threshold: float,
     clip_to_mask: bool = True,
+    mask_prob: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, list[dict]]:
     """Turns per-query class logits and mask logits into a panoptic segmentation.
 
@@ -31,7 +52,7 @@ def panoptic_inference(
     4. segments of the same stuff class merge into one; thing segments stay separate.
 
     Queries are visited in index order and segment ids are given consecutively from 1; 0 marks
-    void pixels.
+    void pixels. Every full-resolution step is one pass per kept query (no per-segment masks).
 
     Args:
         mask_cls: ``[Q, K+1]`` class logits (last = "no object").
@@ -41,41 +62,62 @@ def panoptic_inference(
         overlap_threshold: minimum fraction of a query's mask that must survive the argmax.
         clip_to_mask: True: Mask2Former's rule (a segment keeps only its pixels with mask >= 0.5);
             False: MaskFormer's (a segment is every pixel its query wins).
+        mask_prob: ``mask_pred.sigmoid()`` ``[Q, H, W]`` when the caller has it already; None
+            computes it for the kept queries only.
 
     Returns:
         ``(panoptic_seg, segments_info)``: int32 ``[H, W]`` segment ids and, per segment,
         ``{"id": int, "category_id": int, "isthing": bool}``.
     """
-    num_classes = mask_cls.shape[-1] - 1
-    scores, labels = mask_cls.softmax(-1).max(-1)
-    keep = labels.ne(num_classes) & (scores > object_mask_threshold)
-    cur_scores, cur_classes = scores[keep], labels[keep]
-    cur_masks = mask_pred[keep].sigmoid()  # [Q', H, W]
-    panoptic_seg = torch.zeros(mask_pred.shape[-2:], dtype=torch.int32, device=mask_pred.device)
-    segments_info: list[dict] = []
-    if cur_masks.shape[0] == 0:
-        return panoptic_seg, segments_info
+    kept, scores, classes = kept_queries(mask_cls, object_mask_threshold)
+    if kept.numel() == 0:
+        return torch.zeros(mask_pred.shape[-2:], dtype=torch.int32, device=mask_pred.device), []
+    rows = kept.tolist()
+    if mask_prob is None:
+        mask_prob, rows = mask_pred[kept].sigmoid(), list(range(len(rows)))
+    winner, winner_prob = winning_query(mask_prob, rows, scores)
+    # A pixel stays in its winner's segment unless (Mask2Former) the winner's mask is < 0.5 there.
+    painted = winner_prob >= 0.5 if clip_to_mask else torch.ones_like(winner, dtype=torch.bool)
+    counts = _segment_counts(mask_prob, rows, winner, painted)
+    segment_of_query, segments_info = _segments(classes, counts, thing_ids, overlap_threshold)
+    lut = torch.tensor([0, *segment_of_query], dtype=torch.int32, device=winner.device)
+    # Position 0 of the table is void: unpainted pixels point there.
+    return lut[torch.where(painted, winner + 1, 0)], segments_info
 
-    winner = (cur_scores[:, None, None] * cur_masks).argmax(0)  # [H, W] index into kept queries
+
+def _segment_counts(
+    mask_prob: torch.Tensor, rows: list[int], winner: torch.Tensor, painted: torch.Tensor
+) -> list[tuple[int, int, int]]:
+    """Per kept query: (pixels won, pixels with mask >= 0.5, pixels painted)."""
+    num = len(rows)
+    won = torch.bincount(winner.flatten(), minlength=num).tolist()
+    kept_won = torch.bincount(torch.where(painted, winner, num).flatten(), minlength=num + 1).tolist()
+    original = [int(torch.count_nonzero(mask_prob[row] >= 0.5)) for row in rows]
+    return list(zip(won, original, kept_won[:num]))
+
+
+def _segments(
+    classes: list[int],
+    counts: list[tuple[int, int, int]],
+    thing_ids: Collection[int],
+    overlap_threshold: float,
+) -> tuple[list[int], list[dict]]:
+    """Segment id of every kept query (0 = dropped), and ``segments_info`` (steps 3-4)."""
     thing_set = {int(i) for i in thing_ids}
     stuff_segment: dict[int, int] = {}  # stuff class -> its (single) segment id
-    for k in range(cur_classes.shape[0]):
-        category = int(cur_classes[k])
-        won = winner == k
-        mask_area = int(won.sum())
-        original_area = int((cur_masks[k] >= 0.5).sum())
-        segment = won & (cur_masks[k] >= 0.5) if clip_to_mask else won
-        if mask_area == 0 or original_area == 0 or not segment.any():
-            continue
-        if mask_area / original_area < overlap_threshold:
-            continue
-        isthing = category in thing_set
-        if not isthing and category in stuff_segment:
-            panoptic_seg[segment] = stuff_segment[category]
-            continue
-        segment_id = len(segments_info) + 1
-        panoptic_seg[segment] = segment_id
-        segments_info.append({"id": segment_id, "category_id": category, "isthing": isthing})
-        if not isthing:
-            stuff_segment[category] = segment_id
-    return panoptic_seg, segments_info
+    segment_of_query: list[int] = []
+    segments_info: list[dict] = []
+    for category, (mask_area, original_area, painted_area) in zip(classes, counts):
+        empty = mask_area == 0 or original_area == 0 or painted_area == 0
+        if empty or mask_area / original_area < overlap_threshold:
+            segment_of_query.append(0)
+        elif category not in thing_set and category in stuff_segment:
+            segment_of_query.append(stuff_segment[category])
+        else:
+            segment_id = len(segments_info) + 1
+            isthing = category in thing_set
+            segments_info.append({"id": segment_id, "category_id": category, "isthing": isthing})
+            segment_of_query.append(segment_id)
+            if not isthing:
+                stuff_segment[category] = segment_id
+    return segment_of_query, segments_info

@@ -5,7 +5,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["sem_seg_postprocess"]
+__all__ = ["sem_seg_postprocess", "sigmoid_is_shareable", "upsample_masks"]
+
+# torch's vectorised elementwise kernels compute blocks of (2 x SIMD width) elements alike and the
+# remainder of a contiguous run one by one, with other maths (the sigmoid's exp differs in ~4% of
+# the values); 64 floats covers AVX-512. A multi-threaded op splits its elements into one run per
+# thread once they exceed the grain size.
+_VECTOR_BLOCK = 64
+_GRAIN_SIZE = 32768
 
 
 def sem_seg_postprocess(
@@ -34,5 +41,48 @@ def sem_seg_postprocess(
             f"img_size {(height, width)} is larger than the prediction {tuple(result.shape[-2:])}: "
             "upsample the predictions to the padded input size before calling sem_seg_postprocess."
         )
-    cropped = result[None, :, :height, :width]  # [1, C, h, w]
-    return F.interpolate(cropped, size=(output_height, output_width), mode="bilinear", align_corners=False)[0]
+    cropped = result[:, :height, :width]  # [C, h, w]
+    if (height, width) == (output_height, output_width):
+        # torch's bilinear resize to the same size weighs each value by 1 and its copy by 0: the
+        # values themselves (for finite inputs), so the copy is skipped.
+        return cropped.contiguous()
+    size = (output_height, output_width)
+    return F.interpolate(cropped[None], size=size, mode="bilinear", align_corners=False)[0]
+
+
+def upsample_masks(
+    masks: torch.Tensor, padded_size: tuple[int, int], img_size: tuple[int, int], output_size: tuple[int, int]
+) -> torch.Tensor:
+    """Mask logits at the output size by the official two resizes (each query independently).
+
+    Bilinear to the padded input size, then :func:`sem_seg_postprocess` (crop to ``img_size`` and
+    bilinear to ``output_size``). Each output channel depends on its own input channel only, so
+    upsampling a subset of the queries gives exactly their rows of the full result.
+
+    Args:
+        masks: ``[R, h, w]`` mask logits at the network's output stride.
+        padded_size: ``(H, W)`` of the padded network input.
+        img_size: ``(h, w)`` of the image inside the padding.
+        output_size: ``(height, width)`` of the result, usually the original image size.
+
+    Returns:
+        ``[R, height, width]`` logits.
+    """
+    padded = F.interpolate(masks[None], size=tuple(padded_size), mode="bilinear", align_corners=False)[0]
+    return sem_seg_postprocess(padded, img_size, *output_size)
+
+
+def sigmoid_is_shareable(row_numel: int) -> bool:
+    """Whether ``x.sigmoid()[rows]`` equals ``x[rows].sigmoid()`` bit for bit, for any ``rows``.
+
+    ``x`` is a contiguous ``[R, row_numel]`` tensor. True when every element is computed by the
+    vectorised kernel whatever the row subset: rows a multiple of the vector block long, and,
+    with several threads, split into per-thread runs that stay multiples of it. Otherwise the
+    elements at the end of a run use the scalar code, and panoptic and instance inference compute
+    the sigmoid of their own rows, as the official code does.
+    """
+    threads = torch.get_num_threads()
+    if threads == 1:
+        return row_numel % _VECTOR_BLOCK == 0
+    # Every [R >= 1, row_numel] tensor then has >= threads runs of equal, block-multiple length.
+    return row_numel % (_VECTOR_BLOCK * threads) == 0 and row_numel >= threads * _GRAIN_SIZE

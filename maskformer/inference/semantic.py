@@ -7,7 +7,9 @@ import torch
 __all__ = ["semantic_inference"]
 
 
-def semantic_inference(mask_cls: torch.Tensor, mask_pred: torch.Tensor) -> torch.Tensor:
+def semantic_inference(
+    mask_cls: torch.Tensor, mask_pred: torch.Tensor, mask_prob: torch.Tensor | None = None
+) -> torch.Tensor:
     """Marginalises the mask predictions over their class probabilities.
 
     ``out[c, h, w] = sum_q softmax(mask_cls[q])[c] * sigmoid(mask_pred[q, h, w])`` for the K
@@ -16,10 +18,11 @@ def semantic_inference(mask_cls: torch.Tensor, mask_pred: torch.Tensor) -> torch
     Args:
         mask_cls: ``[Q, K+1]`` class logits.
         mask_pred: ``[Q, H, W]`` mask logits.
+        mask_prob: ``mask_pred.sigmoid()`` when the caller has it already (it is not recomputed).
 
     Returns:
         ``[K, H, W]`` scores in ``[0, Q]`` (argmax over K gives the semantic map).
     """
     probs = mask_cls.softmax(-1)[..., :-1]  # [Q, K]
-    masks = mask_pred.sigmoid()  # [Q, H, W]
+    masks = mask_pred.sigmoid() if mask_prob is None else mask_prob  # [Q, H, W]
     return torch.einsum("qc,qhw->chw", probs, masks)
