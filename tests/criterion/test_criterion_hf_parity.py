@@ -9,6 +9,7 @@ import os
 import torch
 
 from maskformer.criterion import HungarianMatcher, SetCriterion, make_weight_dict
+from tests.helpers.m2f_hf_pair import HF_M2F_LOSS
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from transformers.models.mask2former import modeling_mask2former as m2f  # noqa: E402
@@ -49,12 +50,7 @@ def test_mask2former_losses_and_matching_equal_hf():
     config = m2f.Mask2FormerConfig(
         num_labels=K,
         train_num_points=50,
-        oversample_ratio=3.0,
-        importance_sample_ratio=0.75,
-        no_object_weight=0.1,
-        class_weight=2.0,
-        mask_weight=5.0,
-        dice_weight=5.0,
+        **HF_M2F_LOSS,
     )
     hf_loss = m2f.Mask2FormerLoss(config, {"loss_cross_entropy": 1.0, "loss_mask": 1.0, "loss_dice": 1.0})
     aux_hf = [{"masks_queries_logits": m, "class_queries_logits": c} for c, m in aux]

@@ -14,6 +14,15 @@ NUM_CLASSES = 4
 NUM_QUERIES = 6
 DEC_LAYERS = 4
 NUM_POINTS = 64
+# Mask2Former's official point sampling and loss weights, under HF's Mask2FormerConfig names.
+HF_M2F_LOSS = {
+    "oversample_ratio": 3.0,
+    "importance_sample_ratio": 0.75,
+    "no_object_weight": 0.1,
+    "class_weight": 2.0,
+    "mask_weight": 5.0,
+    "dice_weight": 5.0,
+}
 
 
 def tiny_m2f_cfg(backbone: str = "R50"):
@@ -98,12 +107,7 @@ def hf_m2f_config(backbone: str = "R50"):
         num_queries=NUM_QUERIES,
         num_labels=NUM_CLASSES,
         train_num_points=NUM_POINTS,
-        oversample_ratio=3.0,
-        importance_sample_ratio=0.75,
-        no_object_weight=0.1,
-        class_weight=2.0,
-        mask_weight=5.0,
-        dice_weight=5.0,
+        **HF_M2F_LOSS,
         use_auxiliary_loss=True,
     )
 

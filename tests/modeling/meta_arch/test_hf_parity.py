@@ -8,6 +8,7 @@ the same input. Panoptic post-processing is not compared: HF's does not follow t
 import pytest
 import torch
 
+from maskformer.structures import Instances
 from tests.helpers.m2f_hf_pair import NUM_CLASSES, NUM_QUERIES, build_maskformer_pair, build_pair
 
 PIXEL_MEAN = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)
@@ -105,10 +106,16 @@ def _targets(batch, height, width):
     return labels, masks
 
 
+def _training_inputs(images, labels, masks) -> list[dict]:
+    """Our model's training inputs (64 x 96 images with their instances) for the HF batch."""
+    return [
+        {"image": img, "height": 64, "width": 96, "instances": Instances((64, 96), gt_classes=c, gt_masks=m)}
+        for img, c, m in zip(images, labels, masks)
+    ]
+
+
 @pytest.mark.parametrize("backbone", ["R50", "SwinT"])
 def test_training_losses_match_with_same_points(backbone):
-    from maskformer.structures import Instances
-
     hf, ours = build_pair(backbone)
     hf.train()
     hf.model.pixel_level_module.encoder.eval()  # our backbone norms are frozen: HF BN on running stats
@@ -118,15 +125,7 @@ def test_training_losses_match_with_same_points(backbone):
     # Both draw their points with torch.rand in the official order: the same seed fixes them in both.
     torch.manual_seed(11)
     theirs = hf(pixel_values=_normalised(images), mask_labels=[m.float() for m in masks], class_labels=labels)
-    inputs = [
-        {
-            "image": img,
-            "height": 64,
-            "width": 96,
-            "instances": Instances((64, 96), gt_classes=lab, gt_masks=m),
-        }
-        for img, lab, m in zip(images, labels, masks)
-    ]
+    inputs = _training_inputs(images, labels, masks)
     torch.manual_seed(11)
     losses = ours(inputs)
     assert len(losses) == 3 * 4
@@ -155,8 +154,6 @@ def test_maskformer_pixel_decoder_and_final_prediction_match():
 
 
 def test_maskformer_losses_match_without_deep_supervision():
-    from maskformer.structures import Instances
-
     hf, ours = build_maskformer_pair(deep_supervision=False)
     hf.train()
     hf.model.pixel_level_module.encoder.eval()
@@ -164,15 +161,7 @@ def test_maskformer_losses_match_without_deep_supervision():
     images = _images(2, 64, 96, seed=4)
     labels, masks = _targets(2, 64, 96)
     theirs = hf(pixel_values=_normalised(images), mask_labels=[m.float() for m in masks], class_labels=labels)
-    inputs = [
-        {
-            "image": img,
-            "height": 64,
-            "width": 96,
-            "instances": Instances((64, 96), gt_classes=lab, gt_masks=m),
-        }
-        for img, lab, m in zip(images, labels, masks)
-    ]
+    inputs = _training_inputs(images, labels, masks)
     losses = ours(inputs)
     assert sorted(losses) == ["loss_ce", "loss_dice", "loss_mask"]
     torch.testing.assert_close(sum(losses.values()), theirs.loss, rtol=1e-4, atol=1e-4)
