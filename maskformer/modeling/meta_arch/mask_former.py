@@ -11,10 +11,14 @@ from torch import nn
 from maskformer.config import configurable
 from maskformer.inference import (
     detr_panoptic_inference,
-    instance_inference,
+    instance_pairs,
+    instances_of_pairs,
+    kept_queries,
     panoptic_inference,
     sem_seg_postprocess,
     semantic_inference,
+    sigmoid_is_shareable,
+    upsample_masks,
 )
 from maskformer.structures import ImageList
 
@@ -156,6 +160,7 @@ class MaskFormer(SegmentationModel):
     def forward(self, batched_inputs: list[dict]) -> dict[str, torch.Tensor] | list[dict]:
         """Runs the model on mapper outputs (``image``, ``height``, ``width``, ``instances``...).
 
+
         Returns:
             Training: the loss dict. Inference: one result dict per image.
         """
@@ -188,14 +193,12 @@ class MaskFormer(SegmentationModel):
 
     def postprocess(self, outputs: dict, batched_inputs: list[dict], images: ImageList) -> list[dict]:
         """Turns predictions at stride 4 into results at each image's original size."""
-        mask_pred = F.interpolate(
-            outputs["pred_masks"], size=images.tensor.shape[-2:], mode="bilinear", align_corners=False
-        )  # [B, Q, Hpad, Wpad]
+        padded_size = tuple(images.tensor.shape[-2:])
         out_sizes = self.image_sizes_out(batched_inputs, images)
         return [
-            self._inference_single(cls_logits, masks, size, out_size)
+            self._inference_single(cls_logits, masks, padded_size, size, out_size)
             for cls_logits, masks, size, out_size in zip(
-                outputs["pred_logits"], mask_pred, images.image_sizes, out_sizes
+                outputs["pred_logits"], outputs["pred_masks"], images.image_sizes, out_sizes
             )
         ]
 
@@ -203,43 +206,72 @@ class MaskFormer(SegmentationModel):
         self,
         mask_cls: torch.Tensor,
         mask_pred: torch.Tensor,
+        padded_size: tuple[int, int],
         image_size: tuple[int, int],
         out_size: tuple[int, int],
     ) -> dict:
-        """One image: ``mask_cls`` ``[Q, K+1]``, ``mask_pred`` ``[Q, Hpad, Wpad]`` -> result dict.
+        """One image: ``mask_cls`` ``[Q, K+1]``, ``mask_pred`` ``[Q, h, w]`` at stride 4 -> result dict.
 
-        The official order: crop and resize the mask logits to the output size (when
-        ``sem_seg_postprocess_before_inference`` or panoptic or instance inference is on), then
-        sigmoid inside each inference.
+        The official order: the mask logits are resized to the padded input size, cropped and
+        resized to the output size (when ``sem_seg_postprocess_before_inference`` or panoptic or
+        instance inference is on), then go through the sigmoid. Full-resolution work is done once:
+        only the queries an enabled inference reads are resized (all when semantic inference is
+        on), and their sigmoid is computed once when sharing it gives the same values.
         """
+        if not (self.sem_seg_postprocess_before_inference or self.panoptic_on or self.instance_on):
+            return self._semantic_at_input_size(mask_cls, mask_pred, padded_size, image_size, out_size)
+        mask_cls = mask_cls.to(mask_pred)
+        pairs = None
+        if self.instance_on:
+            pairs = instance_pairs(mask_cls, self.thing_ids, self.panoptic_on, self.test_topk_per_image)
+        rows = self._queries_used(mask_cls, pairs)
+        mask_cls_rows = mask_cls
+        if rows is not None:
+            mask_cls_rows, mask_pred = mask_cls[rows], mask_pred[rows]
+            if pairs is not None:  # their queries as rows of the resized subset
+                pairs = (*pairs[:2], torch.searchsorted(rows, pairs[2]))
+        logits = upsample_masks(mask_pred, padded_size, image_size, out_size)  # [R, H, W]
+        share = sigmoid_is_shareable(out_size[0] * out_size[1])
+        probs = logits.sigmoid() if self.semantic_on or share else None
+        shared = probs if share else None
         result = {}
-        resize_first = self.sem_seg_postprocess_before_inference or self.panoptic_on or self.instance_on
-        if resize_first:
-            mask_pred = sem_seg_postprocess(mask_pred, image_size, *out_size)  # [Q, H, W] logits
-            mask_cls = mask_cls.to(mask_pred)
         if self.semantic_on:
-            scores = semantic_inference(mask_cls, mask_pred)
-            if not resize_first:
-                scores = sem_seg_postprocess(scores, image_size, *out_size)
-            result["sem_seg"] = scores
+            result["sem_seg"] = semantic_inference(mask_cls, logits, probs)
         if self.panoptic_on and self.panoptic_procedure == "detr":
-            result["panoptic_seg"] = detr_panoptic_inference(mask_cls, mask_pred, self.thing_ids)
+            result["panoptic_seg"] = detr_panoptic_inference(mask_cls, logits, self.thing_ids)
         elif self.panoptic_on:
             result["panoptic_seg"] = panoptic_inference(
-                mask_cls,
-                mask_pred,
+                mask_cls_rows,
+                logits,
                 self.thing_ids,
                 self.object_mask_threshold,
                 self.overlap_threshold,
                 self.panoptic_clip_to_mask,
+                mask_prob=shared,
             )
-        if self.instance_on:
-            result["instances"] = instance_inference(
-                mask_cls,
-                mask_pred,
-                self.thing_ids,
-                self.panoptic_on,
-                self.test_topk_per_image,
-                self.instance_score_thresh,
-            )
+        if pairs is not None:
+            result["instances"] = instances_of_pairs(*pairs, logits, self.instance_score_thresh, shared)
         return result
+
+    def _queries_used(self, mask_cls: torch.Tensor, pairs: tuple | None) -> torch.Tensor | None:
+        """Ascending queries whose full-resolution masks the enabled inferences read; None: all."""
+        if self.semantic_on or (self.panoptic_on and self.panoptic_procedure == "detr"):
+            return None
+        used = [] if pairs is None else [pairs[2]]
+        if self.panoptic_on:
+            used.append(kept_queries(mask_cls, self.object_mask_threshold)[0])
+        return torch.cat(used).unique()
+
+    def _semantic_at_input_size(
+        self,
+        mask_cls: torch.Tensor,
+        mask_pred: torch.Tensor,
+        padded_size: tuple[int, int],
+        image_size: tuple[int, int],
+        out_size: tuple[int, int],
+    ) -> dict:
+        """Semantic scores combined at the padded input size, then cropped and resized."""
+        if not self.semantic_on:
+            return {}
+        logits = F.interpolate(mask_pred[None], size=padded_size, mode="bilinear", align_corners=False)[0]
+        return {"sem_seg": sem_seg_postprocess(semantic_inference(mask_cls, logits), image_size, *out_size)}
