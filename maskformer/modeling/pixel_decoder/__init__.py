@@ -4,6 +4,7 @@ Mask2Former Table 4e ablations (Semantic FPN, FaPN, BiFPN)."""
 from .base import PixelDecoder, PixelDecoderOutput, PixelDecoderShape
 from .bifpn import BiFPNPixelDecoder
 from .build import PIXEL_DECODER_REGISTRY, build_pixel_decoder
+from .encoder_spec import EncoderSpec
 from .fapn import FaPNPixelDecoder
 from .fpn import BasePixelDecoder
 from .msdeformattn import MSDeformAttnPixelDecoder
@@ -14,6 +15,7 @@ __all__ = [
     "PIXEL_DECODER_REGISTRY",
     "BasePixelDecoder",
     "BiFPNPixelDecoder",
+    "EncoderSpec",
     "FaPNPixelDecoder",
     "MSDeformAttnPixelDecoder",
     "PixelDecoder",

@@ -16,7 +16,13 @@ from torch import nn
 
 from maskformer.structures import ShapeSpec
 
-__all__ = ["PixelDecoder", "PixelDecoderOutput", "PixelDecoderShape"]
+__all__ = ["PixelDecoder", "PixelDecoderOutput", "PixelDecoderShape", "finest_first"]
+
+
+def finest_first(input_shape: dict[str, ShapeSpec]) -> tuple[list[str], list[int], list[int]]:
+    """Names, strides and channels of the backbone features a decoder reads, by increasing stride."""
+    ordered = sorted(input_shape.items(), key=lambda kv: kv[1].stride)
+    return [name for name, _ in ordered], [s.stride for _, s in ordered], [s.channels for _, s in ordered]
 
 
 class PixelDecoderOutput(NamedTuple):

@@ -20,9 +20,9 @@ from maskformer.config import configurable
 from maskformer.layers import Conv2d, c2_xavier_fill, get_norm
 from maskformer.structures import ShapeSpec
 
-from .base import PixelDecoder, PixelDecoderOutput, PixelDecoderShape
+from .base import PixelDecoderOutput
 from .build import PIXEL_DECODER_REGISTRY
-from .fpn import NUM_FEATURE_LEVELS, BasePixelDecoder, pyramid_output_shape
+from .fpn import BasePixelDecoder, PyramidDecoderBase
 
 __all__ = ["BiFPNLayer", "BiFPNPixelDecoder", "FastNormalizedFusion"]
 
@@ -109,7 +109,7 @@ class BiFPNLayer(nn.Module):
 
 
 @PIXEL_DECODER_REGISTRY.register()
-class BiFPNPixelDecoder(PixelDecoder):
+class BiFPNPixelDecoder(PyramidDecoderBase):
     """Input projections (``input_proj.{i}``, finest first) -> ``layers`` -> ``mask_features``.
 
     Args:
@@ -130,17 +130,10 @@ class BiFPNPixelDecoder(PixelDecoder):
         norm: str = "",
         num_layers: int,
     ) -> None:
-        super().__init__()
-        ordered = sorted(input_shape.items(), key=lambda kv: kv[1].stride)
-        self.in_features = [name for name, _ in ordered]
-        self.in_strides = [spec.stride for _, spec in ordered]
-        self.conv_dim = conv_dim
-        self.mask_dim = mask_dim
-        self.maskformer_num_feature_levels = NUM_FEATURE_LEVELS
-        self.input_proj = nn.ModuleList(
-            BasePixelDecoder._build_lateral(spec.channels, conv_dim, norm) for _, spec in ordered
-        )
-        self.layers = nn.ModuleList(BiFPNLayer(len(ordered), conv_dim, norm) for _ in range(num_layers))
+        super().__init__(input_shape, conv_dim, mask_dim)
+        channels = self.in_channels
+        self.input_proj = nn.ModuleList(BasePixelDecoder._build_lateral(c, conv_dim, norm) for c in channels)
+        self.layers = nn.ModuleList(BiFPNLayer(len(channels), conv_dim, norm) for _ in range(num_layers))
         self.mask_features = Conv2d(conv_dim, mask_dim, 3, padding=1)
         c2_xavier_fill(self.mask_features)
 
@@ -159,6 +152,3 @@ class BiFPNPixelDecoder(PixelDecoder):
         return PixelDecoderOutput(
             self.mask_features(maps[0]), None, maps[::-1][: self.maskformer_num_feature_levels]
         )
-
-    def output_shape(self) -> PixelDecoderShape:
-        return pyramid_output_shape(self.in_strides, self.conv_dim, self.mask_dim)

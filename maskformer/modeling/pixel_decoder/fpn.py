@@ -10,35 +10,46 @@ from maskformer.config import configurable
 from maskformer.layers import Conv2d, c2_xavier_fill, get_norm
 from maskformer.structures import ShapeSpec
 
-from .base import PixelDecoder, PixelDecoderOutput, PixelDecoderShape
+from .base import PixelDecoder, PixelDecoderOutput, PixelDecoderShape, finest_first
 from .build import PIXEL_DECODER_REGISTRY
 
-__all__ = ["BasePixelDecoder", "pyramid_output_shape"]
+__all__ = ["BasePixelDecoder", "PyramidDecoderBase"]
 
 # The transformer decoders attend to at most this many pixel-decoder outputs.
 NUM_FEATURE_LEVELS = 3
 
 
-def pyramid_output_shape(strides: list[int], conv_dim: int, mask_dim: int) -> PixelDecoderShape:
-    """The output shape of a pyramid decoder without an encoder.
+class PyramidDecoderBase(PixelDecoder):
+    """What the pyramid decoders (the FPN, its Table 4e variants and BiFPN) share: their inputs
+    ordered finest first, their widths, and their output shape (no encoder; ``mask_features`` from
+    the finest level; the 3 coarsest ``conv_dim``-wide levels as the multi-scale maps).
 
     Args:
-        strides: strides of its ``conv_dim``-wide outputs, finest first; ``mask_features`` is
-            computed from the finest.
-        conv_dim: width of the outputs.
+        input_shape: backbone features to use (name -> ShapeSpec).
+        conv_dim: width of the pyramid levels.
         mask_dim: width of ``mask_features``.
     """
-    return PixelDecoderShape(
-        mask_features=ShapeSpec(channels=mask_dim, stride=strides[0]),
-        encoder_features=None,
-        multi_scale_features=tuple(
-            ShapeSpec(channels=conv_dim, stride=s) for s in strides[::-1][:NUM_FEATURE_LEVELS]
-        ),
-    )
+
+    def __init__(self, input_shape: dict[str, ShapeSpec], conv_dim: int, mask_dim: int) -> None:
+        super().__init__()
+        self.in_features, self.in_strides, self.in_channels = finest_first(input_shape)
+        self.conv_dim = conv_dim
+        self.mask_dim = mask_dim
+        self.maskformer_num_feature_levels = NUM_FEATURE_LEVELS
+
+    def output_shape(self) -> PixelDecoderShape:
+        return PixelDecoderShape(
+            mask_features=ShapeSpec(channels=self.mask_dim, stride=self.in_strides[0]),
+            encoder_features=None,
+            multi_scale_features=tuple(
+                ShapeSpec(channels=self.conv_dim, stride=s)
+                for s in self.in_strides[::-1][: self.maskformer_num_feature_levels]
+            ),
+        )
 
 
 @PIXEL_DECODER_REGISTRY.register()
-class BasePixelDecoder(PixelDecoder):
+class BasePixelDecoder(PyramidDecoderBase):
     """A top-down FPN from the lowest-resolution input to stride 4, then a mask-feature conv.
 
     The coarsest input goes through ``layer_{n}`` (3x3 conv + norm + ReLU); every finer input
@@ -57,14 +68,8 @@ class BasePixelDecoder(PixelDecoder):
     def __init__(
         self, input_shape: dict[str, ShapeSpec], *, conv_dim: int, mask_dim: int, norm: str = ""
     ) -> None:
-        super().__init__()
-        ordered = sorted(input_shape.items(), key=lambda kv: kv[1].stride)
-        self.in_features = [name for name, _ in ordered]
-        self.in_strides = [spec.stride for _, spec in ordered]
-        channels = [spec.channels for _, spec in ordered]
-        self.conv_dim = conv_dim
-        self.mask_dim = mask_dim
-        self.maskformer_num_feature_levels = NUM_FEATURE_LEVELS
+        super().__init__(input_shape, conv_dim, mask_dim)
+        channels = self.in_channels
         lateral_convs: list[nn.Module | None] = []
         output_convs: list[nn.Module] = []
         for idx, in_channels in enumerate(channels[:-1]):
@@ -149,9 +154,6 @@ class BasePixelDecoder(PixelDecoder):
         outputs, encoder_features = self.fpn(features)
         multi_scale = outputs[: self.maskformer_num_feature_levels]
         return PixelDecoderOutput(self.mask_features(outputs[-1]), encoder_features, multi_scale)
-
-    def output_shape(self) -> PixelDecoderShape:
-        return pyramid_output_shape(self.in_strides, self.conv_dim, self.mask_dim)
 
     def fpn(self, features: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor | None]:
         """The top-down pass: every level's output ``[B, conv_dim, ., .]``, coarsest first.

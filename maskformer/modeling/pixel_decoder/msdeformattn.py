@@ -24,8 +24,9 @@ from maskformer.layers.ms_deform_attn import MSDeformAttn
 from maskformer.structures import ShapeSpec
 
 from ..transformer_decoder.position_encoding import PositionEmbeddingSine
-from .base import PixelDecoder, PixelDecoderOutput, PixelDecoderShape
+from .base import PixelDecoder, PixelDecoderOutput, PixelDecoderShape, finest_first
 from .build import PIXEL_DECODER_REGISTRY
+from .encoder_spec import EncoderSpec
 
 __all__ = ["MSDeformAttnEncoderLayer", "MSDeformAttnEncoder", "MSDeformAttnPixelDecoder"]
 
@@ -161,10 +162,7 @@ class MSDeformAttnPixelDecoder(PixelDecoder):
 
     Args:
         input_shape: backbone features used (name -> ShapeSpec), e.g. res2..res5.
-        transformer_dropout: encoder dropout (``MODEL.MASK_FORMER.DROPOUT``).
-        transformer_nheads: encoder heads (``MODEL.MASK_FORMER.NHEADS``, as officially).
-        transformer_dim_feedforward: encoder FFN width (1024 officially, not a config key).
-        transformer_enc_layers: encoder layers (``MODEL.SEM_SEG_HEAD.TRANSFORMER_ENC_LAYERS``).
+        encoder: the encoder's sizes (FFN width 1024 officially, not a config key).
         conv_dim: width of every map (``MODEL.SEM_SEG_HEAD.CONVS_DIM``).
         mask_dim: per-pixel embedding width (``MODEL.SEM_SEG_HEAD.MASK_DIM``).
         norm: norm of the FPN convs (``MODEL.SEM_SEG_HEAD.NORM``).
@@ -178,10 +176,7 @@ class MSDeformAttnPixelDecoder(PixelDecoder):
         self,
         input_shape: dict[str, ShapeSpec],
         *,
-        transformer_dropout: float,
-        transformer_nheads: int,
-        transformer_dim_feedforward: int,
-        transformer_enc_layers: int,
+        encoder: EncoderSpec,
         conv_dim: int,
         mask_dim: int,
         norm: str = "",
@@ -189,28 +184,24 @@ class MSDeformAttnPixelDecoder(PixelDecoder):
         common_stride: int,
     ) -> None:
         super().__init__()
-        ordered = sorted(input_shape.items(), key=lambda kv: kv[1].stride)
-        self.in_features = [name for name, _ in ordered]
-        self.in_strides = [spec.stride for _, spec in ordered]
-        feature_channels = [spec.channels for _, spec in ordered]
-        encoder_inputs = [(name, spec) for name, spec in ordered if name in transformer_in_features]
-        self.transformer_in_features = [name for name, _ in encoder_inputs]
-        self.encoder_strides = [spec.stride for _, spec in encoder_inputs]
+        self.in_features, self.in_strides, feature_channels = finest_first(input_shape)
+        encoder_inputs = {k: v for k, v in input_shape.items() if k in transformer_in_features}
+        self.transformer_in_features, self.encoder_strides, encoder_channels = finest_first(encoder_inputs)
         self.transformer_num_feature_levels = len(encoder_inputs)
         # Coarsest level first, as the encoder and the decoder's round robin expect.
         self.input_proj = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(spec.channels, conv_dim, kernel_size=1), nn.GroupNorm(32, conv_dim))
-            for _, spec in encoder_inputs[::-1]
+            nn.Sequential(nn.Conv2d(channels, conv_dim, kernel_size=1), nn.GroupNorm(32, conv_dim))
+            for channels in encoder_channels[::-1]
         )
         for proj in self.input_proj:
             nn.init.xavier_uniform_(proj[0].weight, gain=1)
             nn.init.zeros_(proj[0].bias)
         self.transformer = MSDeformAttnEncoder(
             conv_dim,
-            transformer_nheads,
-            transformer_enc_layers,
-            transformer_dim_feedforward,
-            transformer_dropout,
+            encoder.nheads,
+            encoder.num_layers,
+            encoder.dim_feedforward,
+            encoder.dropout,
             self.transformer_num_feature_levels,
         )
         self.pe_layer = PositionEmbeddingSine(conv_dim // 2, normalize=True)
@@ -220,8 +211,7 @@ class MSDeformAttnPixelDecoder(PixelDecoder):
         c2_xavier_fill(self.mask_features)
         self.maskformer_num_feature_levels = NUM_DECODER_LEVELS
         self.common_stride = common_stride
-        finest_encoder_stride = min(spec.stride for _, spec in encoder_inputs)
-        self.num_fpn_levels = int(math.log2(finest_encoder_stride) - math.log2(common_stride))
+        self.num_fpn_levels = int(math.log2(self.encoder_strides[0]) - math.log2(common_stride))
         self._build_fpn(feature_channels[: self.num_fpn_levels], conv_dim, norm)
 
     def _build_fpn(self, channels: list[int], conv_dim: int, norm: str) -> None:
@@ -265,10 +255,7 @@ class MSDeformAttnPixelDecoder(PixelDecoder):
             )
         return {
             "input_shape": {k: v for k, v in input_shape.items() if k in head.IN_FEATURES},
-            "transformer_dropout": cfg.MODEL.MASK_FORMER.DROPOUT,
-            "transformer_nheads": cfg.MODEL.MASK_FORMER.NHEADS,
-            "transformer_dim_feedforward": ENCODER_FFN_DIM,
-            "transformer_enc_layers": head.TRANSFORMER_ENC_LAYERS,
+            "encoder": EncoderSpec.from_config(cfg, ENCODER_FFN_DIM),
             "conv_dim": head.CONVS_DIM,
             "mask_dim": head.MASK_DIM,
             "norm": head.NORM,

@@ -16,6 +16,7 @@ from ..transformer_decoder.layers import xavier_init_matrices
 from ..transformer_decoder.position_encoding import PositionEmbeddingSine
 from .base import PixelDecoderShape
 from .build import PIXEL_DECODER_REGISTRY
+from .encoder_spec import EncoderSpec
 from .fpn import BasePixelDecoder
 
 __all__ = ["TransformerEncoderPixelDecoder"]
@@ -29,10 +30,7 @@ class TransformerEncoderPixelDecoder(BasePixelDecoder):
 
     Args:
         input_shape: backbone features to use.
-        transformer_dropout: encoder dropout (``MODEL.MASK_FORMER.DROPOUT``).
-        transformer_nheads: encoder heads (``MODEL.MASK_FORMER.NHEADS``).
-        transformer_dim_feedforward: encoder FFN width (``MODEL.MASK_FORMER.DIM_FEEDFORWARD``).
-        transformer_enc_layers: encoder layers (``MODEL.SEM_SEG_HEAD.TRANSFORMER_ENC_LAYERS``).
+        encoder: the encoder's sizes (FFN width ``MODEL.MASK_FORMER.DIM_FEEDFORWARD``).
         transformer_pre_norm: pre-norm encoder (``MODEL.MASK_FORMER.PRE_NORM``).
         conv_dim: FPN width.
         mask_dim: per-pixel embedding width.
@@ -44,25 +42,29 @@ class TransformerEncoderPixelDecoder(BasePixelDecoder):
         self,
         input_shape: dict[str, ShapeSpec],
         *,
-        transformer_dropout: float,
-        transformer_nheads: int,
-        transformer_dim_feedforward: int,
-        transformer_enc_layers: int,
+        encoder: EncoderSpec,
         transformer_pre_norm: bool,
         conv_dim: int,
         mask_dim: int,
         norm: str = "",
     ) -> None:
         # _build_top (called by the base constructor) reads these.
-        self._encoder_args = (transformer_nheads, transformer_enc_layers, transformer_dim_feedforward)
-        self._encoder_kwargs = {"dropout": transformer_dropout, "normalize_before": transformer_pre_norm}
+        self._encoder = encoder
+        self._pre_norm = transformer_pre_norm
         super().__init__(input_shape, conv_dim=conv_dim, mask_dim=mask_dim, norm=norm)
 
     def _build_top(self, in_channels: int, conv_dim: int, norm: str) -> nn.Module:
         self.input_proj = Conv2d(in_channels, conv_dim, 1)
         c2_xavier_fill(self.input_proj)
-        nheads, num_layers, dim_feedforward = self._encoder_args
-        encoder = TransformerEncoder(conv_dim, nheads, num_layers, dim_feedforward, **self._encoder_kwargs)
+        spec = self._encoder
+        encoder = TransformerEncoder(
+            conv_dim,
+            spec.nheads,
+            spec.num_layers,
+            spec.dim_feedforward,
+            dropout=spec.dropout,
+            normalize_before=self._pre_norm,
+        )
         xavier_init_matrices(encoder)
         # Named `transformer.encoder` as in the official checkpoints.
         self.transformer = nn.Module()
@@ -82,11 +84,5 @@ class TransformerEncoderPixelDecoder(BasePixelDecoder):
     def from_config(cls, cfg, input_shape: dict[str, ShapeSpec]) -> dict:
         ret = super().from_config(cfg, input_shape)
         mf = cfg.MODEL.MASK_FORMER
-        ret.update(
-            transformer_dropout=mf.DROPOUT,
-            transformer_nheads=mf.NHEADS,
-            transformer_dim_feedforward=mf.DIM_FEEDFORWARD,
-            transformer_enc_layers=cfg.MODEL.SEM_SEG_HEAD.TRANSFORMER_ENC_LAYERS,
-            transformer_pre_norm=mf.PRE_NORM,
-        )
+        ret.update(encoder=EncoderSpec.from_config(cfg, mf.DIM_FEEDFORWARD), transformer_pre_norm=mf.PRE_NORM)
         return ret

@@ -1,11 +1,11 @@
 """MSDeformAttnPixelDecoder: shapes, fp32 under autocast, reference points, official names."""
 
-
 import pytest
 import torch
 
 from maskformer.config import get_cfg
 from maskformer.modeling.pixel_decoder.build import PIXEL_DECODER_REGISTRY
+from maskformer.modeling.pixel_decoder.encoder_spec import EncoderSpec
 from maskformer.modeling.pixel_decoder.msdeformattn import MSDeformAttnPixelDecoder, encoder_reference_points
 from maskformer.structures import ShapeSpec
 from tests.helpers.features import backbone_features
@@ -21,10 +21,7 @@ SHAPES = {
 
 def _decoder(**kw):
     args = dict(
-        transformer_dropout=0.0,
-        transformer_nheads=4,
-        transformer_dim_feedforward=64,
-        transformer_enc_layers=2,
+        encoder=EncoderSpec(nheads=4, num_layers=2, dim_feedforward=64, dropout=0.0),
         conv_dim=32,
         mask_dim=16,
         norm="GN",

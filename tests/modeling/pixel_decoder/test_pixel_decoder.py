@@ -4,7 +4,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from maskformer.modeling import PIXEL_DECODER_REGISTRY, BasePixelDecoder, TransformerEncoderPixelDecoder
+from maskformer.modeling.pixel_decoder import (
+    PIXEL_DECODER_REGISTRY,
+    BasePixelDecoder,
+    EncoderSpec,
+    TransformerEncoderPixelDecoder,
+)
 from tests.helpers.features import SHAPES
 from tests.helpers.features import backbone_features as features
 
@@ -42,10 +47,7 @@ def test_base_pixel_decoder_top_down_equals_manual():
 def test_transformer_encoder_pixel_decoder_contract(pre_norm):
     dec = TransformerEncoderPixelDecoder(
         SHAPES,
-        transformer_dropout=0.0,
-        transformer_nheads=4,
-        transformer_dim_feedforward=64,
-        transformer_enc_layers=2,
+        encoder=EncoderSpec(nheads=4, num_layers=2, dim_feedforward=64, dropout=0.0),
         transformer_pre_norm=pre_norm,
         conv_dim=32,
         mask_dim=24,
