@@ -15,6 +15,7 @@ from maskformer.config import configurable
 from maskformer.layers import Conv2d, c2_msra_fill
 from maskformer.structures import ShapeSpec
 
+from ..pixel_decoder.base import PixelDecoder
 from ..pixel_decoder.build import build_pixel_decoder
 from ..transformer_decoder.standard import StandardTransformerDecoder
 from .build import SEM_SEG_HEAD_REGISTRY
@@ -26,7 +27,7 @@ __all__ = ["PerPixelBaselineHead", "PerPixelBaselinePlusHead"]
 class _PerPixelHead(nn.Module):
     """What both baselines share: the pixel decoder, K and the logits' stride."""
 
-    def __init__(self, pixel_decoder: nn.Module, num_classes: int, common_stride: int) -> None:
+    def __init__(self, pixel_decoder: PixelDecoder, num_classes: int, common_stride: int) -> None:
         super().__init__()
         self.pixel_decoder = pixel_decoder
         self.num_classes = num_classes
@@ -56,7 +57,7 @@ class PerPixelBaselineHead(_PerPixelHead):
     def __init__(
         self,
         *,
-        pixel_decoder: nn.Module,
+        pixel_decoder: PixelDecoder,
         num_classes: int,
         common_stride: int = 4,
     ) -> None:
@@ -91,7 +92,7 @@ class PerPixelBaselinePlusHead(_PerPixelHead):
     def __init__(
         self,
         *,
-        pixel_decoder: nn.Module,
+        pixel_decoder: PixelDecoder,
         predictor: nn.Module,
         transformer_in_feature: str,
         deep_supervision: bool,
