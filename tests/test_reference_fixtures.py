@@ -4,9 +4,8 @@ Tests that parametrise over these files would silently collect nothing if they w
 test fails instead.
 """
 
-from pathlib import Path
+from tests.helpers.paths import REFERENCE
 
-REFERENCE = Path(__file__).resolve().parent / "fixtures" / "reference"
 MODELS = [
     "m2f_R50_ade20k_semantic",
     "m2f_R50_coco_instance",

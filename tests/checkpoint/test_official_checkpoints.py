@@ -13,9 +13,8 @@ from maskformer.data import register_builtin_datasets
 from maskformer.modeling import build_model
 from maskformer.utils.analysis import skip_weight_init
 from tests.helpers.official_models import read_keys
-from tests.helpers.paths import REFERENCE
+from tests.helpers.paths import CONFIGS, REFERENCE
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 # keys_<model>.txt -> the official config whose model produced those names (see the reference README).
 KEY_FILE_CONFIGS = {
     "keys_m2f_R50_coco_panoptic.txt": "coco/panoptic-segmentation/maskformer2_R50_bs16_50ep.yaml",

@@ -10,9 +10,10 @@ import pytest
 
 from maskformer.config import CfgNode, compat, get_cfg
 from tests.helpers.config_keys import flatten
+from tests.helpers.paths import FIXTURES
 
 # The flattened default config of the commit before the compatibility keys moved to compat.py.
-BEFORE = Path(__file__).resolve().parents[1] / "fixtures" / "config" / "defaults_before_issue17.json"
+BEFORE = FIXTURES / "config" / "defaults_before_issue17.json"
 
 
 def _compat_keys() -> dict:

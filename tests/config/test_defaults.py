@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import yaml
 
 from maskformer.config import get_cfg
 from tests.helpers.config_keys import flatten
+from tests.helpers.paths import REFERENCE, REPO
 
-REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "reference"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-DEFAULTS_PY = Path(__file__).resolve().parents[2] / "maskformer" / "config" / "defaults.py"
+DEFAULTS_PY = REPO / "maskformer" / "config" / "defaults.py"
 
 
 def test_every_official_key_exists():

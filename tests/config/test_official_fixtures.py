@@ -8,16 +8,15 @@ MODEL.DEVICE cpu and MODEL.WEIGHTS "".
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pytest
 import yaml
 
 from maskformer.config import get_cfg
 from tests.helpers.config_keys import flatten
+from tests.helpers.paths import FIXTURES, REFERENCE
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "configs"
-REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "reference"
+CONFIG_FIXTURES = FIXTURES / "configs"
 
 CASES = {
     "m2f_R50_coco_panoptic": "mask2former/coco/panoptic-segmentation/maskformer2_R50_bs16_50ep.yaml",
@@ -33,7 +32,7 @@ CASES = {
 
 def _load(rel: str):
     cfg = get_cfg()
-    cfg.merge_from_file(str(FIXTURES / rel))
+    cfg.merge_from_file(str(CONFIG_FIXTURES / rel))
     cfg.merge_from_list(["MODEL.DEVICE", "cpu", "MODEL.WEIGHTS", ""])
     return cfg
 

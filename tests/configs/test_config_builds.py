@@ -27,8 +27,8 @@ from maskformer.modeling import (
     build_model,
 )
 from maskformer.structures import Instances
+from tests.helpers.paths import CONFIGS, REFERENCE
 from tests.helpers.zoo_build import (
-    CONFIGS,
     RESNET_STAGE_BLOCKS,
     backbone_class,
     base_files,
@@ -72,7 +72,7 @@ PAPER_PARAMS_M = {
     "coco/instance-segmentation/maskformer2_R101_bs16_50ep.yaml": 63,
     "coco/instance-segmentation/swin/maskformer2_swin_large_IN21k_384_bs16_100ep.yaml": 216,
 }
-OFFICIAL = Path(__file__).resolve().parents[1] / "fixtures" / "reference" / "official_resolved"
+OFFICIAL = REFERENCE / "official_resolved"
 # The one count published exactly (official code, reference README).
 OFFICIAL_EXACT = {"coco/panoptic-segmentation/maskformer2_R50_bs16_50ep.yaml": 43_983_878}
 

@@ -16,10 +16,9 @@ import yaml
 
 from maskformer.config import get_cfg
 from tests.helpers.config_keys import flatten
+from tests.helpers.paths import CONFIGS, REFERENCE
 
-REPO = Path(__file__).resolve().parents[2]
-CONFIGS = REPO / "configs"
-OFFICIAL = Path(__file__).resolve().parents[1] / "fixtures" / "reference" / "official_resolved"
+OFFICIAL = REFERENCE / "official_resolved"
 
 # Keys our MaskFormer configs set explicitly although the MaskFormer repository's files never name
 # them: they select what that repository always did. None exists in its resolved configs (checked

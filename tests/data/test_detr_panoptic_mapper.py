@@ -1,6 +1,5 @@
 """``detr_panoptic``: MaskFormer's COCO panoptic recipe (flip -> p=0.5 DETR crop -> resize)."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,8 +18,9 @@ from maskformer.data.transforms import (
     ResizeTransform,
     Transform,
 )
+from tests.helpers.paths import REPO
 
-CONFIG = Path(__file__).parents[2] / "configs/maskformer/coco-panoptic/maskformer_panoptic_R50_bs64_554k.yaml"
+CONFIG = REPO / "configs/maskformer/coco-panoptic/maskformer_panoptic_R50_bs64_554k.yaml"
 COLOURS = {1: (200, 0, 0), 2: (0, 200, 0), 3: (0, 0, 200), 4: (200, 200, 0)}
 
 

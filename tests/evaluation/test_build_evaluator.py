@@ -2,7 +2,6 @@
 
 import json
 import logging
-from pathlib import Path
 
 import pytest
 
@@ -15,8 +14,7 @@ from maskformer.evaluation import (
     SemSegEvaluator,
     build_evaluator,
 )
-
-CONFIGS = Path(__file__).parents[2] / "configs"
+from tests.helpers.paths import CONFIGS
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ from maskformer.export import (
     output_differences,
     save_program,
 )
+from tests.helpers.paths import CONFIGS
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 TOLERANCE = 1e-4
 # Pixels decided by a float tie may differ: a mask logit within ~1e-6 of 0, or two queries whose
 # panoptic scores agree to ~1e-6 (common among the 100 similar queries of a random R50 model, where

@@ -3,11 +3,10 @@ one-process run, a resume, and a bit-for-bit comparison with the uninterrupted r
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers.paths import REPO
 
 
 @pytest.mark.slow
