@@ -17,16 +17,6 @@ def _model(seed: int = 0, width: int = 4) -> nn.Module:
     return nn.Sequential(nn.Linear(3, width), nn.Linear(width, 2))
 
 
-@pytest.fixture
-def log(caplog):
-    """caplog that also sees the package logger (which may not propagate to the root)."""
-    package = logging.getLogger("maskformer")
-    package.addHandler(caplog.handler)
-    caplog.set_level(logging.INFO)
-    yield caplog
-    package.removeHandler(caplog.handler)
-
-
 def _three_checkpoints(folder) -> list[nn.Module]:
     """Saves model_0000000/1/2 (each with other weights) and returns the models."""
     models = []
@@ -47,18 +37,18 @@ def _same(a: nn.Module, b: nn.Module) -> bool:
     return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
 
 
-def test_deleted_newest_checkpoint_resumes_from_the_previous_one(tmp_path, log):
+def test_deleted_newest_checkpoint_resumes_from_the_previous_one(tmp_path, package_log):
     models = _three_checkpoints(tmp_path)
     os.remove(tmp_path / "model_0000002.pth")
     model, ckpt, extra = _resume(tmp_path)
     assert extra["iteration"] == 1 and ckpt.resumed_from == str(tmp_path / "model_0000001.pth")
     assert _same(model, models[1])
-    warning = next(r.getMessage() for r in log.records if r.levelno == logging.WARNING)
+    warning = next(r.getMessage() for r in package_log.records if r.levelno == logging.WARNING)
     assert "model_0000001.pth" in warning and "model_0000002.pth: does not exist" in warning
 
 
 @pytest.mark.parametrize("size", [0, 100, "half"])
-def test_truncated_newest_checkpoint_is_skipped_with_its_reason(tmp_path, log, size):
+def test_truncated_newest_checkpoint_is_skipped_with_its_reason(tmp_path, package_log, size):
     models = _three_checkpoints(tmp_path)
     newest = tmp_path / "model_0000002.pth"
     content = newest.read_bytes()
@@ -66,11 +56,11 @@ def test_truncated_newest_checkpoint_is_skipped_with_its_reason(tmp_path, log, s
     model, ckpt, extra = _resume(tmp_path)
     assert extra["iteration"] == 1 and _same(model, models[1])
     reason = "is empty (0 bytes)" if size == 0 else "cannot be read"
-    assert f"model_0000002.pth {reason}" in log.text
+    assert f"model_0000002.pth {reason}" in package_log.text
 
 
 @pytest.mark.parametrize("pointer", [None, "", "   \n"])
-def test_missing_or_empty_last_checkpoint_uses_the_newest_file(tmp_path, log, pointer):
+def test_missing_or_empty_last_checkpoint_uses_the_newest_file(tmp_path, package_log, pointer):
     models = _three_checkpoints(tmp_path)
     Checkpointer(_model(seed=7), str(tmp_path)).save("model_final", iteration=5)
     Checkpointer(_model(seed=8), str(tmp_path)).save("model_0000003", iteration=3)  # last_checkpoint -> it
@@ -82,7 +72,7 @@ def test_missing_or_empty_last_checkpoint_uses_the_newest_file(tmp_path, log, po
     model, ckpt, extra = _resume(tmp_path)
     assert extra["iteration"] == 5 and ckpt.resumed_from.endswith("model_final.pth")  # final is newest
     assert _same(model, _model(seed=7)) and not _same(model, models[2])
-    assert ("last_checkpoint: missing" if pointer is None else "last_checkpoint: empty") in log.text
+    assert ("last_checkpoint: missing" if pointer is None else "last_checkpoint: empty") in package_log.text
 
 
 def test_refuses_to_restart_when_checkpoints_exist_but_none_loads(tmp_path):
@@ -99,10 +89,10 @@ def test_refuses_to_restart_when_checkpoints_exist_but_none_loads(tmp_path):
         _resume(tmp_path)
 
 
-def test_empty_folder_starts_fresh_without_warning(tmp_path, log):
+def test_empty_folder_starts_fresh_without_warning(tmp_path, package_log):
     model, ckpt, extra = _resume(tmp_path)
     assert extra == {} and ckpt.resumed_from == "" and _same(model, _model(seed=99))
-    assert not [r for r in log.records if r.levelno >= logging.WARNING]
+    assert not [r for r in package_log.records if r.levelno >= logging.WARNING]
 
 
 def test_stale_temporaries_are_removed_at_start_and_after_each_save(tmp_path):
@@ -131,7 +121,7 @@ def test_checkpoints_get_the_umask_file_mode(tmp_path, umask, mode):
     assert os.stat(tmp_path / "last_checkpoint").st_mode & 0o777 == mode
 
 
-def test_non_finite_weights_are_never_saved_and_warned_about_on_load(tmp_path, log):
+def test_non_finite_weights_are_never_saved_and_warned_about_on_load(tmp_path, package_log):
     model = _model()
     ckpt = Checkpointer(model, str(tmp_path))
     ckpt.save("model_0000000", iteration=0)
@@ -145,7 +135,7 @@ def test_non_finite_weights_are_never_saved_and_warned_about_on_load(tmp_path, l
     data["model"] = model.state_dict()
     torch.save(data, tmp_path / "nan.pth")
     Checkpointer(_model(seed=1)).load(str(tmp_path / "nan.pth"))
-    assert "nan.pth: 2 of 4 tensors hold NaN or Inf (0.weight, 1.bias)" in log.text
+    assert "nan.pth: 2 of 4 tensors hold NaN or Inf (0.weight, 1.bias)" in package_log.text
 
 
 def test_resume_after_an_architecture_change_names_the_keys(tmp_path):
@@ -180,7 +170,7 @@ def test_full_disk_names_the_folder_and_keeps_the_previous_checkpoint(tmp_path, 
     assert open(first, "rb").read() == before
 
 
-def test_rng_states_are_restored_only_for_the_same_number_of_processes(tmp_path, log):
+def test_rng_states_are_restored_only_for_the_same_number_of_processes(tmp_path, package_log):
     model = _model()
     Checkpointer(model, str(tmp_path)).save("model_0000000", iteration=0)
     saved = torch.load(tmp_path / "model_0000000.pth", weights_only=True)["rng"]
@@ -196,4 +186,4 @@ def test_rng_states_are_restored_only_for_the_same_number_of_processes(tmp_path,
     torch.manual_seed(5)
     ckpt.restore_rng(saved * 2)
     assert torch.equal(torch.rand(3), expected_unrestored)
-    assert "RNG states of 2 process(es), this run has 1: RNG states are not restored" in log.text
+    assert "RNG states of 2 process(es), this run has 1: RNG states are not restored" in package_log.text
