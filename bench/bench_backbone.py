@@ -63,14 +63,11 @@ def build_resnet50_pair():
     return ours, tv
 
 
-def torchvision_features(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """torchvision ResNet's res2..res5 maps (its layer1..layer4 outputs)."""
-    x = model.maxpool(model.relu(model.bn1(model.conv1(x))))
-    out = {}
-    for i in range(1, 5):
-        x = getattr(model, f"layer{i}")(x)
-        out[f"res{i + 1}"] = x
-    return out
+def torchvision_features(model) -> torch.nn.Module:
+    """torchvision's ResNet returning res2..res5 (its layer1..layer4 outputs) as a dict."""
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    return create_feature_extractor(model, {f"layer{i}": f"res{i + 1}" for i in range(1, 5)})
 
 
 def alternating_medians(fns: dict[str, object], runs: int) -> dict[str, float]:
@@ -92,7 +89,7 @@ def bench_size(ours, tv, height: int, width: int, runs: int) -> None:
         xf = x.contiguous(memory_format=fmt)
         calls = {
             "ours": copy.deepcopy(ours).to(memory_format=fmt),
-            "torchvision": functools.partial(torchvision_features, copy.deepcopy(tv).to(memory_format=fmt)),
+            "torchvision": torchvision_features(copy.deepcopy(tv).to(memory_format=fmt)),
         }
         with torch.no_grad():
             outputs = {name: call(xf) for name, call in calls.items()}
