@@ -90,8 +90,8 @@ def recipe_catalog(root: str) -> tuple[dict, dict]:
     with pytest.MonkeyPatch.context() as mp:
         loaders: dict = {}
         metadata: dict = {}
-        mp.setattr(DatasetCatalog, "_loaders", loaders)
-        mp.setattr(MetadataCatalog, "_metadata", metadata)
+        mp.setattr(DatasetCatalog, "_entries", loaders)
+        mp.setattr(MetadataCatalog, "_entries", metadata)
         register_builtin_datasets(root)
         for name in DatasetCatalog.list():
             if name.startswith("shapes_"):
@@ -104,5 +104,5 @@ def recipe_catalog(root: str) -> tuple[dict, dict]:
 def use_catalog(mp: pytest.MonkeyPatch, catalog: tuple[dict, dict]) -> None:
     """Makes ``catalog`` (from :func:`recipe_catalog`) the process-wide catalogs until ``mp`` undoes it."""
     loaders, metadata = catalog
-    mp.setattr(DatasetCatalog, "_loaders", loaders)
-    mp.setattr(MetadataCatalog, "_metadata", metadata)
+    mp.setattr(DatasetCatalog, "_entries", loaders)
+    mp.setattr(MetadataCatalog, "_entries", metadata)
