@@ -26,10 +26,9 @@ from common import (
     Result,
     add_common_args,
     autocast,
+    bench_main,
     build_pair,
-    format_table,
     isolated_peaks,
-    load_note,
     measure_peak_mb,
     median_time,
     normalise,
@@ -135,13 +134,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main() -> None:
-    args = parser().parse_args()
-    if args.worker:
-        worker(args)
-        return
-    print(f"threads={args.threads} runs={args.runs} device={args.device} amp={args.amp}; {load_note()}")
-    print(format_table(run(args)))
-    print(f"done; {load_note()}")
+    bench_main(parser(), run, worker)
 
 
 if __name__ == "__main__":

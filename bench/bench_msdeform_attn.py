@@ -18,7 +18,7 @@ import argparse
 
 import torch
 import torch.nn.functional as F
-from common import Result, add_common_args, format_table, load_note, median_time
+from common import Result, add_common_args, bench_main, median_time
 
 from maskformer.layers.ms_deform_attn import ms_deform_attn_core
 
@@ -103,9 +103,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main() -> None:
-    args = parser().parse_args()
-    print(f"threads={args.threads} runs={args.runs} device={args.device}; {load_note()}")
-    print(format_table(run(args)))
+    bench_main(parser(), run)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,13 @@ from pathlib import Path
 
 import torch
 from bench_m2f_train_step import make_batch, model_inputs
-from common import Result, add_common_args, format_table, isolated_peaks, load_note, measure_peak_mb
+from common import (
+    Result,
+    add_common_args,
+    bench_main,
+    isolated_peaks,
+    measure_peak_mb,
+)
 
 from maskformer.config import load_config
 from maskformer.data import register_builtin_datasets
@@ -31,15 +37,17 @@ CONFIG = (
 ROWS = {("mask", "mask"): "18G", ("mask", "point"): "6G", ("point", "mask"): "18G", ("point", "point"): "6G"}
 
 
-def worker(matching: str, loss: str, batch: int, height: int, width: int, masks: int, threads: int) -> None:
-    """Prints the peak-RSS growth (MB) of one training step with the given Table 5 row."""
-    torch.set_num_threads(threads)
+def worker(args: argparse.Namespace) -> None:
+    """Prints the peak-RSS growth (MB) of one training step with the ``--worker`` Table 5 row."""
+    torch.set_num_threads(args.threads)
+    matching, loss = args.worker
+    height, width = (int(v) for v in args.size.split("x"))
     register_builtin_datasets()
     cfg = load_config(str(CONFIG), ["MODEL.DEVICE", "cpu"], freeze=False)
     cfg.MODEL.MASK_FORMER.MATCHING_ON_POINTS = matching == "point"
     cfg.MODEL.MASK_FORMER.LOSS_ON_POINTS = loss == "point"
     model = build_model(cfg).train()
-    images, labels, blobs = make_batch(batch, height, width, masks)
+    images, labels, blobs = make_batch(args.batch, height, width, args.masks)
     labels = [c % cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES for c in labels]
     inputs = model_inputs(images, labels, blobs)
     growth = measure_peak_mb(lambda: sum(model(inputs).values()).backward(), "cpu")
@@ -77,14 +85,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main() -> None:
-    args = parser().parse_args()
-    if args.worker:
-        height, width = (int(v) for v in args.size.split("x"))
-        worker(*args.worker, args.batch, height, width, args.masks, args.threads)
-        return
-    print(f"threads={args.threads} batch={args.batch}x{args.size}, {args.masks} masks; {load_note()}")
-    print(format_table(run(args)))
-    print(f"done; {load_note()}")
+    bench_main(parser(), run, worker)
 
 
 if __name__ == "__main__":

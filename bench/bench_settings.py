@@ -16,7 +16,7 @@ import contextlib
 import torch
 from bench_m2f_inference import make_image
 from bench_m2f_train_step import image_size, steps
-from common import Result, add_common_args, build_pair, format_table, load_note, median_time
+from common import Result, add_common_args, bench_main, build_pair, median_time
 
 
 def _timings(ours, hf, args: argparse.Namespace, threads: int, amp: bool) -> tuple[tuple, tuple]:
@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> list[Result]:
     many = _timings(ours, hf, args, args.threads, amp=False)
     bf16 = _timings(ours, hf, args, args.threads, amp=True)
     names = (f"ours inference {size} model()", f"ours train step {args.batch}x{size}")
-    rows = [Result(f"{n}, {args.threads} thread(s)", "1 thread", many[i], one[i]) for i, n in enumerate(names)]
+    threads = f"{args.threads} thread(s)"
+    rows = [Result(f"{n}, {threads}", "1 thread", many[i], one[i]) for i, n in enumerate(names)]
     rows += [Result(f"{n}, bf16 autocast", "fp32", bf16[i], many[i]) for i, n in enumerate(names)]
     torch.set_num_threads(args.threads)
     return rows
@@ -59,10 +60,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main() -> None:
-    args = parser().parse_args()
-    print(f"runs={args.runs} device={args.device}; {load_note()}")
-    print(format_table(run(args)))
-    print(f"done; {load_note()}")
+    bench_main(parser(), run)
 
 
 if __name__ == "__main__":

@@ -231,6 +231,21 @@ def measure_peak_mb(fn: Callable[[], object], device: str) -> float:
     return peak_rss_mb() - before
 
 
+def bench_main(
+    parser: argparse.ArgumentParser,
+    run: Callable[[argparse.Namespace], list[Result]],
+    worker: Callable[[argparse.Namespace], None] | None = None,
+) -> None:
+    """A benchmark script's ``main``: a ``--worker`` run if asked, else the settings, table and load."""
+    args = parser.parse_args()
+    if worker is not None and args.worker:
+        worker(args)
+        return
+    print(f"threads={args.threads} runs={args.runs} device={args.device} amp={args.amp}; {load_note()}")
+    print(format_table(run(args)))
+    print(f"done; {load_note()}")
+
+
 def worker_args(args: argparse.Namespace) -> list[str]:
     """The common options again, for a ``--worker`` subprocess."""
     out = ["--threads", str(args.threads), "--device", args.device]
