@@ -7,7 +7,9 @@ time:
 2. the same at 800x1088 (both: R50 COCO-panoptic config, random weights);
 3. one training step on 2 x 512x512 with 3 instances each (forward, matcher, losses, backward);
 4. ``--iterations`` (3) iterations of the README's main job (the shapes panoptic config, its data
-   loader, optimizer, gradient clipping and metrics), as ``Trainer`` runs them.
+   loader, optimizer, gradient clipping and metrics), as ``Trainer`` runs them; the loader runs
+   in this process (``DATALOADER.NUM_WORKERS 0``) so that its mapping shows in the profile (the
+   main job maps in worker processes, overlapped with the step).
 
 Profiles 3 and 4 also print the time per phase: the training loop's ``record_function`` ranges
 (``train:data``, ``train:forward``, ``train:backward``, ``train:clip_gradients``,
