@@ -31,7 +31,7 @@ def build_model(cfg, thing_ids: Collection[int] | None = None) -> nn.Module:
             panoptic inference on refuses to be built when they stay unknown.
 
     Returns:
-        The model, in training mode.
+        The model, in training mode; its inputs and outputs follow :mod:`maskformer.modeling.contract`.
     """
     meta_arch = META_ARCH_REGISTRY.get(cfg.MODEL.META_ARCHITECTURE)
     kwargs = {"criterion": build_criterion(cfg)}

@@ -160,6 +160,7 @@ class MaskFormer(SegmentationModel):
     def forward(self, batched_inputs: list[dict]) -> dict[str, torch.Tensor] | list[dict]:
         """Runs the model on mapper outputs (``image``, ``height``, ``width``, ``instances``...).
 
+        Inputs, loss dict and results follow :mod:`maskformer.modeling.contract`.
 
         Returns:
             Training: the loss dict. Inference: one result dict per image.

@@ -58,7 +58,10 @@ class SemanticSegmentor(SegmentationModel):
         return {**cls.common_config(cfg, criterion), "ignore_value": cfg.MODEL.SEM_SEG_HEAD.IGNORE_VALUE}
 
     def forward(self, batched_inputs: list[dict]) -> dict[str, torch.Tensor] | list[dict]:
-        """Training: ``{"loss_sem_seg", ...}`` from ``x["sem_seg"]``; inference: ``[{"sem_seg"}]``."""
+        """Training: ``{"loss_sem_seg", ...}`` from ``x["sem_seg"]``; inference: ``[{"sem_seg"}]``.
+
+        Inputs, loss dict and results follow :mod:`maskformer.modeling.contract`.
+        """
         images = self.preprocess_image(batched_inputs)
         outputs = self.sem_seg_head(self.backbone(images.tensor))
         stride = self.sem_seg_head.common_stride
