@@ -122,7 +122,14 @@ def test_bad_transformer_in_feature():
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "name",
-    ["mf_R50_ade20k_semantic", "mf_R50_coco_panoptic", "m2f_R50_coco_panoptic", "m2f_swinT_coco_panoptic"],
+    [
+        "mf_R50_ade20k_semantic",
+        "mf_R50_coco_panoptic",
+        "m2f_R50_coco_panoptic",
+        "m2f_R50_coco_instance",
+        "m2f_R50_ade20k_semantic",
+        "m2f_swinT_coco_panoptic",
+    ],
 )
 def test_official_configs_give_official_state_dict(name):
     # Loaded unchanged: MaskFormer-era files get the standard decoder from the config loader.
