@@ -8,7 +8,7 @@ keeps its registries and their ``build_*`` functions in its ``build.py``:
 - ``modeling/transformer_decoder/build.py``: ``TRANSFORMER_DECODER_REGISTRY``,
   ``build_transformer_decoder``;
 - ``modeling/heads/build.py``: ``SEM_SEG_HEAD_REGISTRY``, ``build_sem_seg_head``;
-- ``modeling/meta_arch/build.py``: ``META_ARCH_REGISTRY`` (built by ``modeling.build_model``);
+- ``modeling/meta_arch/build.py``: ``META_ARCH_REGISTRY``, ``build_model`` (model and criterion);
 - ``criterion/build.py``: ``CRITERION_REGISTRY``, ``MATCHER_REGISTRY``, ``build_criterion``,
   ``build_matcher``;
 - ``data/mappers/build.py``: ``DATASET_MAPPER_REGISTRY``, ``build_mapper``;

@@ -4,7 +4,6 @@ Importing this package registers every built-in component in its registry.
 """
 
 from .backbone import BACKBONE_REGISTRY, Backbone, D2SwinTransformer, ResNet, TimmBackbone, build_backbone
-from .build import build_model
 from .heads import (
     SEM_SEG_HEAD_REGISTRY,
     MaskFormerHead,
@@ -12,7 +11,7 @@ from .heads import (
     PerPixelBaselinePlusHead,
     build_sem_seg_head,
 )
-from .meta_arch import META_ARCH_REGISTRY, MaskFormer, SemanticSegmentor
+from .meta_arch import META_ARCH_REGISTRY, MaskFormer, SemanticSegmentor, build_model
 from .pixel_decoder import (
     PIXEL_DECODER_REGISTRY,
     BasePixelDecoder,
