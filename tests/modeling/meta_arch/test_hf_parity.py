@@ -25,6 +25,15 @@ def _normalised(images):
     return (images.float() - PIXEL_MEAN) / PIXEL_STD
 
 
+def _forward_both(hf, ours):
+    """HF's output (hidden states, auxiliary logits) and ours (features, pixel decoder, head) on one batch."""
+    x = _normalised(_images(2, 64, 96))
+    with torch.no_grad():
+        theirs = hf(pixel_values=x, output_hidden_states=True, output_auxiliary_logits=True)
+        features = ours.backbone(x)
+        return theirs, features, ours.sem_seg_head.pixel_decoder(features), ours.sem_seg_head(features)
+
+
 @pytest.fixture(scope="module", params=["R50", "SwinT"])
 def pair(request):
     return build_pair(request.param)
@@ -32,12 +41,7 @@ def pair(request):
 
 def test_every_layer_and_pixel_decoder_match(pair):
     hf, ours = pair
-    x = _normalised(_images(2, 64, 96))
-    with torch.no_grad():
-        theirs = hf(pixel_values=x, output_hidden_states=True, output_auxiliary_logits=True)
-        features = ours.backbone(x)
-        mask_features, _, multi_scale = ours.sem_seg_head.pixel_decoder(features)
-        out = ours.sem_seg_head(features)
+    theirs, features, (mask_features, _, multi_scale), out = _forward_both(hf, ours)
     for name, hf_feature in zip(["res2", "res3", "res4", "res5"], theirs.encoder_hidden_states):
         torch.testing.assert_close(features[name], hf_feature, **TOL)
     torch.testing.assert_close(mask_features, theirs.pixel_decoder_last_hidden_state, **TOL)
@@ -134,12 +138,8 @@ def test_training_losses_match_with_same_points(backbone):
 
 def test_maskformer_pixel_decoder_and_final_prediction_match():
     hf, ours = build_maskformer_pair()
-    x = _normalised(_images(2, 64, 96))
+    theirs, _, (mask_features, _, _), out = _forward_both(hf, ours)
     with torch.no_grad():
-        theirs = hf(pixel_values=x, output_hidden_states=True, output_auxiliary_logits=True)
-        features = ours.backbone(x)
-        mask_features, _, _ = ours.sem_seg_head.pixel_decoder(features)
-        out = ours.sem_seg_head(features)
         # HF's auxiliary predictions deviate from the official MaskFormer: they read the decoder's
         # hidden states WITHOUT its final LayerNorm (DETR's return_intermediate applies it) and start
         # from the decoder input. Ours are the official ones: the shared heads on the normed output.
