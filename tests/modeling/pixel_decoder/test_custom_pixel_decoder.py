@@ -15,6 +15,7 @@ from maskformer.modeling import (
     build_pixel_decoder,
 )
 from maskformer.structures import ShapeSpec
+from tests.helpers.features import SHAPES, backbone_features
 from tests.helpers.m2f_hf_pair import tiny_m2f_cfg
 from tests.helpers.tiny_maskformer import THING_IDS, batch, tiny_cfg
 
@@ -112,14 +113,6 @@ def test_shape_with_multi_scale_maps_of_different_widths_is_refused():
         )
 
 
-SHAPES = {
-    "res2": ShapeSpec(channels=8, stride=4),
-    "res3": ShapeSpec(channels=12, stride=8),
-    "res4": ShapeSpec(channels=16, stride=16),
-    "res5": ShapeSpec(channels=20, stride=32),
-}
-
-
 def _small_decoder_cfg(name: str):
     cfg = tiny_m2f_cfg()
     head = cfg.MODEL.SEM_SEG_HEAD
@@ -135,7 +128,7 @@ def test_every_registered_decoder_returns_its_output_shape(name):
     torch.manual_seed(0)
     decoder = build_pixel_decoder(_small_decoder_cfg(name), SHAPES).eval()
     h, w = 64, 96
-    features = {k: torch.randn(1, s.channels, h // s.stride, w // s.stride) for k, s in SHAPES.items()}
+    features = backbone_features(SHAPES, b=1, h=h, w=w)
     with torch.no_grad():
         out = decoder(features)
     shape = decoder.output_shape()
