@@ -110,9 +110,12 @@ def instances_of_pairs(
 def _mask_scores(inside_sums: torch.Tensor, binary: torch.Tensor) -> torch.Tensor:
     """``[R]`` mean probability inside the masks ``binary`` ``[R, H, W]`` (0 for an empty mask).
 
-    ``inside_sums`` ``[R]`` are the sums of ``sigmoid * binary``; the pixel counts are exact.
+    ``inside_sums`` ``[R]`` are the sums of ``sigmoid * binary``; the pixel counts are exact
+    (counted per mask: a sum over the bool tensor would first copy it to int64).
     """
-    return inside_sums / (binary.flatten(1).sum(1).to(inside_sums.dtype) + 1e-6)
+    counts = [torch.count_nonzero(mask) for mask in binary]
+    areas = torch.stack(counts).to(inside_sums.dtype) if counts else torch.zeros_like(inside_sums)
+    return inside_sums / (areas + 1e-6)
 
 
 def _gathered_masks(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

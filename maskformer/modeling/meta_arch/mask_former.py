@@ -220,7 +220,12 @@ class MaskFormer(SegmentationModel):
         on), and their sigmoid is computed once when sharing it gives the same values.
         """
         if not (self.sem_seg_postprocess_before_inference or self.panoptic_on or self.instance_on):
-            return self._semantic_at_input_size(mask_cls, mask_pred, padded_size, image_size, out_size)
+            if not self.semantic_on:
+                return {}
+            # Semantic scores combined at the padded input size, then cropped and resized.
+            logits = F.interpolate(mask_pred[None], size=padded_size, mode="bilinear", align_corners=False)[0]
+            scores = semantic_inference(mask_cls, logits)  # [K, Hpad, Wpad]
+            return {"sem_seg": sem_seg_postprocess(scores, image_size, *out_size)}
         mask_cls = mask_cls.to(mask_pred)
         pairs = None
         if self.instance_on:
@@ -262,17 +267,3 @@ class MaskFormer(SegmentationModel):
         if self.panoptic_on:
             used.append(kept_queries(mask_cls, self.object_mask_threshold)[0])
         return torch.cat(used).unique()
-
-    def _semantic_at_input_size(
-        self,
-        mask_cls: torch.Tensor,
-        mask_pred: torch.Tensor,
-        padded_size: tuple[int, int],
-        image_size: tuple[int, int],
-        out_size: tuple[int, int],
-    ) -> dict:
-        """Semantic scores combined at the padded input size, then cropped and resized."""
-        if not self.semantic_on:
-            return {}
-        logits = F.interpolate(mask_pred[None], size=padded_size, mode="bilinear", align_corners=False)[0]
-        return {"sem_seg": sem_seg_postprocess(semantic_inference(mask_cls, logits), image_size, *out_size)}
