@@ -104,10 +104,20 @@ class MaskFormerHead(nn.Module):
         in_channels = decoder_input_channels(in_feature, pixel_decoder.output_shape(), input_shape)
         return {
             "pixel_decoder": pixel_decoder,
-            "predictor": build_transformer_decoder(cfg, in_channels, mask_classification=True),
+            "predictor": cls.build_predictor(cfg, in_channels),
             "transformer_in_feature": in_feature,
             "num_classes": cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES,
         }
+
+    @classmethod
+    def build_predictor(cls, cfg, in_channels: int) -> nn.Module:
+        """The transformer decoder named by ``MODEL.MASK_FORMER.TRANSFORMER_DECODER_NAME``.
+
+        Args:
+            cfg: the config.
+            in_channels: width of the map(s) it attends to.
+        """
+        return build_transformer_decoder(cfg, in_channels, mask_classification=True)
 
     def forward(self, features: dict[str, torch.Tensor], mask: torch.Tensor | None = None) -> dict:
         """Backbone features -> ``{"pred_logits", "pred_masks", "aux_outputs"}`` (decoder contract).

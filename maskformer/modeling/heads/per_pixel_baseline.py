@@ -8,6 +8,8 @@ per-pixel cross-entropy, the criterion ``maskformer.criterion.PerPixelCrossEntro
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -19,32 +21,13 @@ from ..pixel_decoder.base import PixelDecoder
 from ..pixel_decoder.build import build_pixel_decoder
 from ..transformer_decoder.standard import StandardTransformerDecoder
 from .build import SEM_SEG_HEAD_REGISTRY
-from .mask_former_head import decoder_input_channels, select_decoder_input
+from .mask_former_head import MaskFormerHead
 
 __all__ = ["PerPixelBaselineHead", "PerPixelBaselinePlusHead"]
 
 
-class _PerPixelHead(nn.Module):
-    """What both baselines share: the pixel decoder, K and the logits' stride."""
-
-    def __init__(self, pixel_decoder: PixelDecoder, num_classes: int, common_stride: int) -> None:
-        super().__init__()
-        self.pixel_decoder = pixel_decoder
-        self.num_classes = num_classes
-        self.common_stride = common_stride
-
-    @staticmethod
-    def _common_config(cfg, input_shape: dict[str, ShapeSpec]) -> dict:
-        head = cfg.MODEL.SEM_SEG_HEAD
-        return {
-            "pixel_decoder": build_pixel_decoder(cfg, input_shape),
-            "num_classes": head.NUM_CLASSES,
-            "common_stride": head.COMMON_STRIDE,
-        }
-
-
 @SEM_SEG_HEAD_REGISTRY.register()
-class PerPixelBaselineHead(_PerPixelHead):
+class PerPixelBaselineHead(nn.Module):
     """Pixel decoder + 1x1 conv classifier on the stride-4 per-pixel embeddings.
 
     Args:
@@ -54,20 +37,22 @@ class PerPixelBaselineHead(_PerPixelHead):
     """
 
     @configurable
-    def __init__(
-        self,
-        *,
-        pixel_decoder: PixelDecoder,
-        num_classes: int,
-        common_stride: int = 4,
-    ) -> None:
-        super().__init__(pixel_decoder, num_classes, common_stride)
+    def __init__(self, *, pixel_decoder: PixelDecoder, num_classes: int, common_stride: int = 4) -> None:
+        super().__init__()
+        self.pixel_decoder = pixel_decoder
+        self.num_classes = num_classes
+        self.common_stride = common_stride
         self.predictor = Conv2d(pixel_decoder.output_shape().mask_dim, num_classes, kernel_size=1)
         c2_msra_fill(self.predictor)
 
     @classmethod
     def from_config(cls, cfg, input_shape: dict[str, ShapeSpec]) -> dict:
-        return cls._common_config(cfg, input_shape)
+        head = cfg.MODEL.SEM_SEG_HEAD
+        return {
+            "pixel_decoder": build_pixel_decoder(cfg, input_shape),
+            "num_classes": head.NUM_CLASSES,
+            "common_stride": head.COMMON_STRIDE,
+        }
 
     def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | list[torch.Tensor]]:
         """Backbone features -> ``{"sem_seg_logits": [B, K, H/4, W/4], "aux_sem_seg_logits": []}``."""
@@ -76,56 +61,40 @@ class PerPixelBaselineHead(_PerPixelHead):
 
 
 @SEM_SEG_HEAD_REGISTRY.register()
-class PerPixelBaselinePlusHead(_PerPixelHead):
-    """Pixel decoder + transformer decoder with K queries and no class head (the "+" baseline).
+class PerPixelBaselinePlusHead(MaskFormerHead):
+    """:class:`MaskFormerHead` whose transformer decoder has K queries and no class head (the "+"
+    baseline): each query's mask is its class's logit map. The decoder's deep supervision
+    (``MODEL.MASK_FORMER.DEEP_SUPERVISION``) gives the intermediate layers' logits.
 
     Args:
-        pixel_decoder: as for :class:`PerPixelBaselineHead`.
-        predictor: a transformer decoder built with ``mask_classification=False`` and K queries.
-        transformer_in_feature: what the predictor attends to (see ``MaskFormerHead``).
-        deep_supervision: also return (and train) the intermediate layers' logits.
-        num_classes: K.
         common_stride: stride of the logits (4).
+        head: the :class:`MaskFormerHead` arguments; ``predictor`` built with
+            ``mask_classification=False`` and K queries.
     """
 
     @configurable
-    def __init__(
-        self,
-        *,
-        pixel_decoder: PixelDecoder,
-        predictor: nn.Module,
-        transformer_in_feature: str,
-        deep_supervision: bool,
-        num_classes: int,
-        common_stride: int = 4,
-    ) -> None:
-        super().__init__(pixel_decoder, num_classes, common_stride)
-        self.predictor = predictor
-        self.transformer_in_feature = transformer_in_feature
-        self.deep_supervision = deep_supervision
+    def __init__(self, *, common_stride: int = 4, **head: Any) -> None:
+        super().__init__(**head)
+        self.common_stride = common_stride
 
     @classmethod
     def from_config(cls, cfg, input_shape: dict[str, ShapeSpec]) -> dict:
-        ret = cls._common_config(cfg, input_shape)
+        head = cfg.MODEL.SEM_SEG_HEAD
         num_queries = cfg.MODEL.MASK_FORMER.NUM_OBJECT_QUERIES
-        if num_queries != ret["num_classes"]:
+        if num_queries != head.NUM_CLASSES:
             raise ValueError(
                 f"PerPixelBaselinePlusHead uses one query per class: MODEL.MASK_FORMER.NUM_OBJECT_QUERIES "
-                f"({num_queries}) must equal MODEL.SEM_SEG_HEAD.NUM_CLASSES ({ret['num_classes']})."
+                f"({num_queries}) must equal MODEL.SEM_SEG_HEAD.NUM_CLASSES ({head.NUM_CLASSES})."
             )
-        in_feature = cfg.MODEL.MASK_FORMER.TRANSFORMER_IN_FEATURE
-        in_channels = decoder_input_channels(in_feature, ret["pixel_decoder"].output_shape(), input_shape)
-        ret.update(
-            predictor=StandardTransformerDecoder(cfg, in_channels, mask_classification=False),
-            transformer_in_feature=in_feature,
-            deep_supervision=cfg.MODEL.MASK_FORMER.DEEP_SUPERVISION,
-        )
-        return ret
+        return {**super().from_config(cfg, input_shape), "common_stride": head.COMMON_STRIDE}
+
+    @classmethod
+    def build_predictor(cls, cfg, in_channels: int) -> nn.Module:
+        """The MaskFormer decoder without a class head (whatever ``TRANSFORMER_DECODER_NAME`` says)."""
+        return StandardTransformerDecoder(cfg, in_channels, mask_classification=False)
 
     def forward(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | list[torch.Tensor]]:
         """Backbone features -> ``{"sem_seg_logits": [B, K, H/4, W/4], "aux_sem_seg_logits": [...]}``."""
-        decoded = self.pixel_decoder(features)
-        x = select_decoder_input(self.transformer_in_feature, features, decoded)
-        predictions = self.predictor(x, decoded.mask_features)
-        aux = [a["pred_masks"] for a in predictions["aux_outputs"]] if self.deep_supervision else []
+        predictions = super().forward(features)
+        aux = [a["pred_masks"] for a in predictions["aux_outputs"]]
         return {"sem_seg_logits": predictions["pred_masks"], "aux_sem_seg_logits": aux}
