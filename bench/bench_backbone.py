@@ -2,8 +2,9 @@
 
 Both run in eval mode under ``no_grad`` with frozen batch norms (ours: ``FrozenBatchNorm2d`` folded
 into the convolutions; torchvision: ``BatchNorm2d`` on running statistics) and return the same
-res2..res5 maps (max |diff| printed). Each size is timed in both memory formats (contiguous and
-channels-last, model and input converted alike). The implementations alternate within every
+res2..res5 maps (max |diff| printed). Each size is timed in both memory formats: torchvision's model
+and input converted, ours with ``ResNet.channels_last`` set (it converts its input and returns
+contiguous maps) or not (its default). The implementations alternate within every
 repetition, so a change of machine load hits both; lines print medians and the ratio ours /
 torchvision. The machine's fp32 matmul GFLOP/s (``scripts/machine_gflops.py``) is printed first.
 
@@ -88,9 +89,10 @@ def bench_size(ours, tv, height: int, width: int, runs: int) -> None:
     for fmt_name, fmt in FORMATS.items():
         xf = x.contiguous(memory_format=fmt)
         calls = {
-            "ours": copy.deepcopy(ours).to(memory_format=fmt),
+            "ours": copy.deepcopy(ours),
             "torchvision": torchvision_features(copy.deepcopy(tv).to(memory_format=fmt)),
         }
+        calls["ours"].channels_last = fmt == torch.channels_last  # ours converts by itself
         with torch.no_grad():
             outputs = {name: call(xf) for name, call in calls.items()}
         ours_out, tv_out = outputs["ours"], outputs["torchvision"]

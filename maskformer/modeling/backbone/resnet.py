@@ -198,10 +198,19 @@ class ResNet(Backbone):
         stages: block lists of res2, res3, ... in order.
         out_features: names of the returned maps, e.g. ``["res2", "res3", "res4", "res5"]``.
         freeze_at: 0 = train all; 1 = freeze the stem; k >= 2 also freezes res2..res{k}.
+        channels_last: on CPU, run the layers in channels-last memory format, where oneDNN
+            runs every convolution, the 1x1 ones too (often ~10% faster at 800x1088); the
+            returned maps are contiguous either way. Off by default: the features then differ
+            from the default layout's by float rounding, enough to flip a pixel of a mask.
     """
 
     def __init__(
-        self, stem: nn.Module, stages: list[list[nn.Module]], out_features: list[str], freeze_at: int = 0
+        self,
+        stem: nn.Module,
+        stages: list[list[nn.Module]],
+        out_features: list[str],
+        freeze_at: int = 0,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         self.stem = stem
@@ -222,6 +231,7 @@ class ResNet(Backbone):
                 f"MODEL.RESNETS.OUT_FEATURES has {unknown}; available: {list(self._out_feature_channels)}."
             )
         self._out_features = list(out_features)
+        self.channels_last = channels_last
         self.freeze(freeze_at)
 
     def freeze(self, freeze_at: int) -> ResNet:
@@ -237,14 +247,16 @@ class ResNet(Backbone):
         """``[B, 3, H, W]`` -> ``{"res2": [B, C2, H/4, W/4], ..., "res5": [B, C5, H/32, W/32]}``."""
         if x.dim() != 4:
             raise ValueError(f"ResNet takes [B, C, H, W] inputs, got shape {tuple(x.shape)}.")
+        if self.channels_last and x.device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
         outputs = {}
         x = self.stem(x)
         if "stem" in self._out_features:
-            outputs["stem"] = x
+            outputs["stem"] = x.contiguous()
         for name in self.stage_names:
             x = getattr(self, name)(x)
             if name in self._out_features:
-                outputs[name] = x
+                outputs[name] = x.contiguous()
         return outputs
 
 

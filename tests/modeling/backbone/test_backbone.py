@@ -254,3 +254,28 @@ def test_swin_stochastic_depth_rates_rise_linearly_to_the_configured_rate():
     model = D2SwinTransformer(embed_dim=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 2, 4), drop_path_rate=0.35)
     rates = [blk.drop_path for stage in model.layers for blk in stage.blocks]
     assert rates == pytest.approx(torch.linspace(0, 0.35, 8).tolist(), abs=1e-7)
+
+
+def test_resnet_channels_last_gives_the_same_contiguous_maps_and_gradients():
+    cfg = resnet_cfg(50, WIDTH_PER_GROUP=8, NORM="FrozenBN")
+    model = build_backbone(cfg)
+    assert not model.channels_last  # the default layout unless asked
+    model.channels_last = True
+    layouts = []
+    model.res3.register_forward_hook(
+        lambda module, inputs, output: layouts.append(output.is_contiguous(memory_format=torch.channels_last))
+    )
+    x = torch.randn(1, 3, 64, 96)
+    out = model(x)
+    grads = torch.autograd.grad(sum(v.square().sum() for v in out.values()), list(model.parameters()))
+    model.channels_last = False
+    ref = model(x)
+    assert layouts == [True, False]
+    ref_grads = torch.autograd.grad(sum(v.square().sum() for v in ref.values()), list(model.parameters()))
+    for name in ref:
+        assert out[name].is_contiguous() and ref[name].is_contiguous()
+        scale = ref[name].abs().max().item()
+        torch.testing.assert_close(out[name], ref[name], rtol=1e-5, atol=1e-5 * scale)
+    for got, want in zip(grads, ref_grads):  # float rounding relative to each gradient's scale
+        assert want.abs().max() > 0
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5 * want.abs().max().item())
