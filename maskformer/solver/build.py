@@ -34,25 +34,40 @@ OPTIMIZER_REGISTRY = Registry("OPTIMIZER")
 LR_SCHEDULER_REGISTRY = Registry("LR_SCHEDULER")
 
 
+def _keep_implementation(optimizer: torch.optim.Optimizer, **flags: bool) -> torch.optim.Optimizer:
+    """Sets ``flags`` (``fused`` / ``foreach``) again after every ``load_state_dict``: a state saved
+    by another implementation (or before these flags were set) would otherwise bring its own."""
+
+    def restore(opt: torch.optim.Optimizer) -> None:
+        for group in opt.param_groups:
+            group.update(flags)
+
+    optimizer.register_load_state_dict_post_hook(restore)
+    return optimizer
+
+
 @OPTIMIZER_REGISTRY.register(name="ADAMW")
 def _adamw(cfg, params: list[dict[str, Any]]) -> torch.optim.Optimizer:
     # The fused kernel updates every tensor in one pass (~3x faster than the per-tensor loop on
     # CPU, same results to float rounding); devices without one get the multi-tensor path.
     try:
-        return torch.optim.AdamW(params, lr=cfg.SOLVER.BASE_LR, fused=True)
+        optimizer = torch.optim.AdamW(params, lr=cfg.SOLVER.BASE_LR, fused=True)
+        return _keep_implementation(optimizer, fused=True, foreach=None)
     except RuntimeError:
-        return torch.optim.AdamW(params, lr=cfg.SOLVER.BASE_LR, foreach=True)
+        optimizer = torch.optim.AdamW(params, lr=cfg.SOLVER.BASE_LR, foreach=True)
+        return _keep_implementation(optimizer, fused=None, foreach=True)
 
 
 @OPTIMIZER_REGISTRY.register(name="SGD")
 def _sgd(cfg, params: list[dict[str, Any]]) -> torch.optim.Optimizer:
-    return torch.optim.SGD(
+    optimizer = torch.optim.SGD(
         params,
         lr=cfg.SOLVER.BASE_LR,
         momentum=cfg.SOLVER.MOMENTUM,
         nesterov=cfg.SOLVER.NESTEROV,
         foreach=True,
     )
+    return _keep_implementation(optimizer, foreach=True)
 
 
 def build_optimizer(cfg, model: nn.Module) -> torch.optim.Optimizer:

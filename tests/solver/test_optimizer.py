@@ -49,3 +49,19 @@ def test_steps_equal_the_per_tensor_loop(name, flag):
     for (param_name, a), b, start in zip(model.named_parameters(), twin.parameters(), initial.parameters()):
         assert not torch.equal(a, start), param_name
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7, msg=param_name)
+
+
+@pytest.mark.parametrize("name,flag", [("ADAMW", "fused"), ("SGD", "foreach")])
+def test_loading_a_per_tensor_loop_state_keeps_the_fast_implementation(name, flag):
+    cfg = get_cfg()
+    cfg.SOLVER.OPTIMIZER = name
+    model = nn.Linear(3, 2)
+    optimizer = build_optimizer(cfg, model)
+    model(torch.ones(1, 3)).sum().backward()
+    optimizer.step()
+    saved = optimizer.state_dict()
+    for group in saved["param_groups"]:  # as saved by the per-tensor loop (or older code)
+        group.update(fused=None, foreach=None)
+    optimizer.load_state_dict(saved)
+    assert all(group[flag] for group in optimizer.param_groups)
+    optimizer.step()
