@@ -166,9 +166,10 @@ def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:
     boxes = torch.zeros(masks.shape[0], 4, dtype=torch.float32, device=masks.device)
     if masks.numel() == 0:
         return boxes
-    masks = masks.bool()
-    any_x = masks.any(dim=1)  # [N, W]
-    any_y = masks.any(dim=2)  # [N, H]
+    # max over uint8 is vectorised, torch's any over a dim much less (5-20x slower).
+    masks = masks.bool().view(torch.uint8)
+    any_x = masks.amax(dim=1).bool()  # [N, W]
+    any_y = masks.amax(dim=2).bool()  # [N, H]
     nonempty = any_x.any(dim=1)
     xs = torch.arange(masks.shape[2], device=masks.device)
     ys = torch.arange(masks.shape[1], device=masks.device)
