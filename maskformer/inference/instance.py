@@ -8,7 +8,13 @@ import torch
 
 from ..structures import Instances, masks_to_boxes
 
-__all__ = ["instance_inference", "instance_pairs", "instances_of_pairs"]
+__all__ = [
+    "instance_inference",
+    "instance_pairs",
+    "instances_of_masks",
+    "instances_of_pairs",
+    "positive_masks",
+]
 
 
 def instance_pairs(
@@ -94,17 +100,85 @@ def instances_of_pairs(
     if mask_prob is None:
         slot = torch.arange(len(queries), device=queries.device)
         binary, mask_scores = _gathered_masks(mask_pred[queries])
-    else:
-        distinct, slot = torch.unique(queries, return_inverse=True)  # pair n: distinct[slot[n]]
-        binary, mask_scores = _shared_masks(mask_pred, mask_prob, distinct.tolist(), len(queries))
+        return _instances(class_scores, classes, slot, binary, mask_scores, score_thresh)
+    distinct, slot = torch.unique(queries, return_inverse=True)  # pair n: distinct[slot[n]]
+    rows = distinct.tolist()
+    binary = positive_masks(mask_pred, rows)
+    return instances_of_masks(class_scores, classes, slot, rows, binary, mask_prob, score_thresh)
+
+
+def positive_masks(mask_pred: torch.Tensor, rows: list[int]) -> torch.Tensor:
+    """``mask_pred[rows] > 0`` ``[R, H, W]`` bool, one pass per row (no float copy)."""
+    binary = torch.empty((len(rows), *mask_pred.shape[-2:]), dtype=torch.bool, device=mask_pred.device)
+    for i, row in enumerate(rows):
+        torch.gt(mask_pred[row], 0, out=binary[i])
+    return binary
+
+
+def instances_of_masks(
+    class_scores: torch.Tensor,
+    classes: torch.Tensor,
+    slot: torch.Tensor,
+    rows: list[int],
+    binary: torch.Tensor,
+    mask_prob: torch.Tensor,
+    score_thresh: float = 0.0,
+) -> Instances:
+    """Steps 3-4 of :func:`instance_inference` with masks computed once per distinct query.
+
+    Args:
+        class_scores: ``[N]`` class probabilities of the pairs.
+        classes: ``[N]`` their classes.
+        slot: ``[N]`` each pair's distinct query: an index into ``rows``.
+        rows: the ``R`` distinct queries, ascending.
+        binary: ``[R, H, W]`` their bool masks (:func:`positive_masks`).
+        mask_prob: ``[Q, H, W]`` mask probabilities (``sigmoid(mask_pred)``).
+        score_thresh: minimum final score.
+    """
+    mask_scores = _mask_scores(_inside_sums(mask_prob, rows, binary, len(slot)), binary)
+    return _instances(class_scores, classes, slot, binary, mask_scores, score_thresh)
+
+
+def _instances(
+    class_scores: torch.Tensor,
+    classes: torch.Tensor,
+    slot: torch.Tensor,
+    binary: torch.Tensor,
+    mask_scores: torch.Tensor,
+    score_thresh: float,
+) -> Instances:
+    """The ``Instances`` of the pairs whose score passes; pair ``n`` has mask ``binary[slot[n]]``."""
     scores = class_scores * mask_scores[slot]
     keep = scores >= score_thresh
-    result = Instances(tuple(mask_pred.shape[-2:]))
+    result = Instances(tuple(binary.shape[-2:]))
     result.pred_masks = binary[slot[keep]]
     result.scores = scores[keep]
     result.pred_classes = classes[keep].to(torch.int64)
     result.pred_boxes = masks_to_boxes(binary)[slot[keep]]
     return result
+
+
+def _inside_sums(
+    mask_prob: torch.Tensor, rows: list[int], binary: torch.Tensor, num_pairs: int
+) -> torch.Tensor:
+    """``[R]`` sums of ``mask_prob[rows[i]] * binary[i]``, two rows at a time in one small buffer.
+
+    Each row is summed as a row of a matrix, as the per-pair formula sums it (with several
+    threads torch sums a lone row differently): a last odd row is paired with a copy of itself,
+    unless a single pair is summed (a lone row then too).
+    """
+    if not rows:
+        return mask_prob.new_zeros(0)
+    buffer = mask_prob.new_empty((2, binary[0].numel()))
+    sums = []
+    for start in range(0, len(rows), 2):
+        block = rows[start : start + 2]
+        for j, row in enumerate(block):
+            torch.mul(mask_prob[row].flatten(), binary[start + j].flatten(), out=buffer[j])
+        if len(block) == 1 and num_pairs > 1:
+            buffer[1].copy_(buffer[0])
+        sums.append(buffer[: 1 if num_pairs == 1 else 2].sum(1)[: len(block)])
+    return torch.cat(sums)
 
 
 def _mask_scores(inside_sums: torch.Tensor, binary: torch.Tensor) -> torch.Tensor:
@@ -123,24 +197,3 @@ def _gathered_masks(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     binary = logits > 0
     inside = logits.sigmoid().mul_(binary)
     return binary, _mask_scores(inside.flatten(1).sum(1), binary)
-
-
-def _shared_masks(
-    mask_pred: torch.Tensor, mask_prob: torch.Tensor, rows: list[int], num_pairs: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Binary masks ``[R, H, W]`` and mask scores ``[R]`` of the given rows, one pass per row.
-
-    The sums run over a ``[rows, H*W]`` tensor as in the per-pair formula: with several threads
-    torch reduces a lone row differently from each row of a matrix, so a lone row standing for
-    several pairs is doubled.
-    """
-    shape = (len(rows), *mask_pred.shape[-2:])
-    binary = torch.empty(shape, dtype=torch.bool, device=mask_pred.device)
-    inside = torch.empty(shape, dtype=mask_prob.dtype, device=mask_prob.device)
-    for i, row in enumerate(rows):
-        torch.gt(mask_pred[row], 0, out=binary[i])
-        torch.mul(mask_prob[row], binary[i], out=inside[i])
-    inside = inside.flatten(1)
-    if len(rows) == 1 and num_pairs > 1:
-        inside = inside.repeat(2, 1)
-    return binary, _mask_scores(inside.sum(1)[: len(rows)], binary)

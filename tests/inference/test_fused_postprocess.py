@@ -99,6 +99,18 @@ def _predictions(height: int, width: int, seed: int = 0):
     return cls, low
 
 
+def _postprocess(cls, low, padded, image_size, out_size, on, **kw):
+    semantic, panoptic, instance = (bool(v) for v in on)
+    model = MaskFormer(
+        backbone=_Stub(), sem_seg_head=nn.Identity(), criterion=None, pixel_mean=[0.0] * 3,
+        pixel_std=[1.0] * 3, size_divisibility=32, thing_ids=THING_IDS, num_classes=4,
+        semantic_on=semantic, panoptic_on=panoptic, instance_on=instance, test_topk_per_image=5, **kw,
+    ).eval()
+    images = ImageList(torch.zeros(1, 3, *padded), [image_size])
+    outputs = {"pred_logits": cls[None], "pred_masks": low[None]}
+    return model.postprocess(outputs, [{"height": out_size[0], "width": out_size[1]}], images)[0]
+
+
 @pytest.mark.parametrize("on", [(1, 1, 1), (0, 1, 1), (0, 0, 1), (0, 1, 0), (1, 0, 1)], ids=str)
 @pytest.mark.parametrize(
     "padded,image_size,out_size",
@@ -108,15 +120,7 @@ def _predictions(height: int, width: int, seed: int = 0):
 def test_postprocess_equals_the_plain_official_procedure(on, padded, image_size, out_size):
     semantic, panoptic, instance = on
     cls, low = _predictions(*padded)
-    model = MaskFormer(
-        backbone=_Stub(), sem_seg_head=nn.Identity(), criterion=None, pixel_mean=[0.0] * 3,
-        pixel_std=[1.0] * 3, size_divisibility=32, thing_ids=THING_IDS, num_classes=4,
-        semantic_on=bool(semantic), panoptic_on=bool(panoptic), instance_on=bool(instance),
-        test_topk_per_image=5,
-    ).eval()
-    images = ImageList(torch.zeros(1, 3, *padded), [image_size])
-    outputs = {"pred_logits": cls[None], "pred_masks": low[None]}
-    got = model.postprocess(outputs, [{"height": out_size[0], "width": out_size[1]}], images)[0]
+    got = _postprocess(cls, low, padded, image_size, out_size, on)
     expected = _reference(cls, low, padded, image_size, out_size, semantic, panoptic, instance)
     assert got.keys() == expected.keys()
     if semantic:
@@ -129,6 +133,13 @@ def test_postprocess_equals_the_plain_official_procedure(on, padded, image_size,
         assert len(inst) > 0
         assert torch.equal(inst.pred_masks, masks) and torch.equal(inst.scores, scores)
         assert torch.equal(inst.pred_classes, classes) and torch.equal(inst.pred_boxes, boxes)
+
+
+def test_nothing_on_gives_an_empty_result():
+    cls, low = _predictions(32, 64)
+    for before in (False, True):
+        args = (cls, low, (32, 64), (32, 64), (32, 64), (0, 0, 0))
+        assert _postprocess(*args, sem_seg_postprocess_before_inference=before) == {}
 
 
 def test_shared_sigmoid_gives_the_same_panoptic_and_instances():

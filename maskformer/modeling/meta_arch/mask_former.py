@@ -12,9 +12,11 @@ from maskformer.config import configurable
 from maskformer.inference import (
     detr_panoptic_inference,
     instance_pairs,
+    instances_of_masks,
     instances_of_pairs,
     kept_queries,
     panoptic_inference,
+    positive_masks,
     sem_seg_postprocess,
     semantic_inference,
     sigmoid_is_shareable,
@@ -217,11 +219,12 @@ class MaskFormer(SegmentationModel):
         resized to the output size (when ``sem_seg_postprocess_before_inference`` or panoptic or
         instance inference is on), then go through the sigmoid. Full-resolution work is done once:
         only the queries an enabled inference reads are resized (all when semantic inference is
-        on), and their sigmoid is computed once when sharing it gives the same values.
+        on), and their sigmoid is computed once, in place, when sharing it gives the same values
+        (``sigmoid_is_shareable``; otherwise each inference takes its own, as officially).
         """
+        if not (self.semantic_on or self.panoptic_on or self.instance_on):
+            return {}
         if not (self.sem_seg_postprocess_before_inference or self.panoptic_on or self.instance_on):
-            if not self.semantic_on:
-                return {}
             # Semantic scores combined at the padded input size, then cropped and resized.
             logits = F.interpolate(mask_pred[None], size=padded_size, mode="bilinear", align_corners=False)[0]
             scores = semantic_inference(mask_cls, logits)  # [K, Hpad, Wpad]
@@ -237,27 +240,57 @@ class MaskFormer(SegmentationModel):
             if pairs is not None:  # their queries as rows of the resized subset
                 pairs = (*pairs[:2], torch.searchsorted(rows, pairs[2]))
         logits = upsample_masks(mask_pred, padded_size, image_size, out_size)  # [R, H, W]
-        share = sigmoid_is_shareable(out_size[0] * out_size[1])
-        probs = logits.sigmoid() if self.semantic_on or share else None
-        shared = probs if share else None
+        detr = self.panoptic_on and self.panoptic_procedure == "detr"
+        only_semantic = not (self.panoptic_on or self.instance_on)
+        if not detr and (only_semantic or sigmoid_is_shareable(out_size[0] * out_size[1])):
+            return self._results_of_shared_sigmoid(mask_cls, mask_cls_rows, logits, pairs)
         result = {}
         if self.semantic_on:
-            result["sem_seg"] = semantic_inference(mask_cls, logits, probs)
-        if self.panoptic_on and self.panoptic_procedure == "detr":
-            result["panoptic_seg"] = detr_panoptic_inference(mask_cls, logits, self.thing_ids)
-        elif self.panoptic_on:
-            result["panoptic_seg"] = panoptic_inference(
-                mask_cls_rows,
-                logits,
-                self.thing_ids,
-                self.object_mask_threshold,
-                self.overlap_threshold,
-                self.panoptic_clip_to_mask,
-                mask_prob=shared,
-            )
+            result["sem_seg"] = semantic_inference(mask_cls, logits)
+        if self.panoptic_on:
+            result["panoptic_seg"] = self._panoptic(mask_cls_rows, logits)
         if pairs is not None:
-            result["instances"] = instances_of_pairs(*pairs, logits, self.instance_score_thresh, shared)
+            result["instances"] = instances_of_pairs(*pairs, logits, self.instance_score_thresh)
         return result
+
+    def _results_of_shared_sigmoid(
+        self, mask_cls: torch.Tensor, mask_cls_rows: torch.Tensor, logits: torch.Tensor, pairs: tuple | None
+    ) -> dict:
+        """Results from one sigmoid of ``logits`` ``[R, H, W]``, computed in place.
+
+        Instance masks (``logits > 0``) are taken first; the logits are not read afterwards.
+        """
+        if pairs is not None:
+            distinct, slot = torch.unique(pairs[2], return_inverse=True)  # pair n: distinct[slot[n]]
+            instance_rows = distinct.tolist()
+            binary = positive_masks(logits, instance_rows)
+        probs = logits.sigmoid_()
+        result = {}
+        if self.semantic_on:
+            result["sem_seg"] = semantic_inference(mask_cls, probs, mask_prob=probs)
+        if self.panoptic_on:
+            result["panoptic_seg"] = self._panoptic(mask_cls_rows, probs, mask_prob=probs)
+        if pairs is not None:
+            result["instances"] = instances_of_masks(
+                *pairs[:2], slot, instance_rows, binary, probs, self.instance_score_thresh
+            )
+        return result
+
+    def _panoptic(
+        self, mask_cls: torch.Tensor, mask_pred: torch.Tensor, mask_prob: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, list[dict]]:
+        """Panoptic inference by the configured procedure (DETR's reads the logits ``mask_pred``)."""
+        if self.panoptic_procedure == "detr":
+            return detr_panoptic_inference(mask_cls, mask_pred, self.thing_ids)
+        return panoptic_inference(
+            mask_cls,
+            mask_pred,
+            self.thing_ids,
+            self.object_mask_threshold,
+            self.overlap_threshold,
+            self.panoptic_clip_to_mask,
+            mask_prob=mask_prob,
+        )
 
     def _queries_used(self, mask_cls: torch.Tensor, pairs: tuple | None) -> torch.Tensor | None:
         """Ascending queries whose full-resolution masks the enabled inferences read; None: all."""
