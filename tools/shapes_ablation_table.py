@@ -4,7 +4,8 @@
 Each config under ``configs/shapes/ablations/`` (or the ones given) is trained in its own
 ``tools/train_net.py`` process with the same shortened schedule, evaluated once at the end, and
 reported with PQ, mask AP and mIoU from its final ``metrics.json`` line. Rows whose output folder
-already holds a finished run are read, not retrained, so an interrupted campaign resumes.
+already holds a finished run are read, not retrained, and an interrupted row continues from its
+last checkpoint (written every 100 iterations), so an interrupted campaign resumes.
 
     python tools/shapes_ablation_table.py                         # every row, ~5 min each on 2 cores
     python tools/shapes_ablation_table.py --rows table4c --iters 400 --output /tmp/abl
@@ -44,8 +45,8 @@ def train(config: Path, run_dir: Path, iters: int, opts: list[str]) -> float:
     """
     command = [
         sys.executable, str(REPO / "tools" / "train_net.py"), "--config-file", str(config),
-        "SOLVER.MAX_ITER", str(iters), "TEST.EVAL_PERIOD", "0",
-        "SOLVER.CHECKPOINT_PERIOD", "1000000", "TEST.NUM_VISUALIZATIONS", "0",
+        "--resume", "SOLVER.MAX_ITER", str(iters), "TEST.EVAL_PERIOD", "0",
+        "SOLVER.CHECKPOINT_PERIOD", "100", "TEST.NUM_VISUALIZATIONS", "0",
         "OUTPUT_DIR", str(run_dir), *opts,
     ]  # fmt: skip
     log_path = run_dir.parent / f"{run_dir.name}.stdout.txt"
