@@ -3,7 +3,7 @@
 
 Each config under ``configs/shapes/ablations/`` (or the ones given) is trained in its own
 ``tools/train_net.py`` process with the same shortened schedule, evaluated once at the end, and
-reported with PQ, mask AP and mIoU from its final ``metrics.json`` line. Rows whose output folder
+reported with PQ, mask AP, mIoU and PQ^St from its final ``metrics.json`` line. Rows whose output folder
 already holds a finished run are read, not retrained, and an interrupted row continues from its
 last checkpoint (written every 100 iterations), so an interrupted campaign resumes.
 
@@ -23,7 +23,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 ABLATIONS = REPO / "configs" / "shapes" / "ablations"
-METRICS = {"PQ": "panoptic_seg/PQ", "mask AP": "segm/AP", "mIoU": "sem_seg/mIoU"}
+# Column -> metrics.json key; PQ^St is what semantic configs with TEST.SEMANTIC_PQ report.
+METRICS = {
+    "PQ": "panoptic_seg/PQ",
+    "mask AP": "segm/AP",
+    "mIoU": "sem_seg/mIoU",
+    "PQ^St": "sem_seg/PQ_St",
+}
 
 
 def final_metrics(run_dir: Path, iters: int) -> dict[str, float] | None:
@@ -59,7 +65,7 @@ def train(config: Path, run_dir: Path, iters: int, opts: list[str]) -> float:
 
 
 def row(config: Path, record: dict[str, float], wall: float | None) -> str:
-    """One markdown row: the config path, the three metrics (``-`` where absent) and the wall time."""
+    """One markdown row: the config path, the metrics (``-`` where absent) and the wall time."""
     cells = [f"`{config.relative_to(REPO)}`"]
     for key in METRICS.values():
         value = record.get(key)

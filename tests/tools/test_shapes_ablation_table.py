@@ -23,8 +23,9 @@ def test_final_metrics_is_the_evaluation_at_the_last_iteration(tmp_path):
 def test_row_prints_one_decimal_and_a_dash_for_missing_or_nan():
     config = table.ABLATIONS / "mask2former" / "x.yaml"
     line = table.row(config, {"panoptic_seg/PQ": 78.66, "segm/AP": math.nan}, None)
-    assert line == "| `configs/shapes/ablations/mask2former/x.yaml` | 78.7 | - | - | - |"
-    assert table.row(config, {"sem_seg/mIoU": 94.0}, 12.4).endswith("| - | - | 94.0 | 12 |")
+    assert line == "| `configs/shapes/ablations/mask2former/x.yaml` | 78.7 | - | - | - | - |"
+    semantic = {"sem_seg/mIoU": 94.0, "sem_seg/PQ_St": 91.24}
+    assert table.row(config, semantic, 12.4).endswith("| - | - | 94.0 | 91.2 | 12 |")
 
 
 def test_rows_matching_nothing_are_refused(capsys):
@@ -49,7 +50,8 @@ def test_a_row_trains_once_and_is_read_back(tmp_path, child_env):
     cells = [c.strip() for c in first[-1].strip("|").split("|")]
     assert cells[0] == "`configs/shapes/ablations/mask2former/table4e_pixel_decoder/fpn.yaml`"
     assert all(0.0 <= float(c) <= 100.0 for c in cells[1:4])  # PQ, mask AP, mIoU
-    assert float(cells[4]) > 0  # trained: a wall time
+    assert cells[4] == "-"  # no PQ^St: a panoptic config
+    assert float(cells[5]) > 0  # trained: a wall time
     log = tmp_path / "mask2former" / "table4e_pixel_decoder" / "fpn.stdout.txt"
     written = log.stat().st_mtime_ns
     again = table.main([*argv, *TINY_OPTS])
