@@ -16,11 +16,10 @@ from __future__ import annotations
 import argparse
 import copy
 import functools
-import importlib.util
 import statistics
 
 import torch
-from common import REPO, load_note, median_time
+from common import load_note, machine_gflops, median_time
 
 from maskformer.checkpoint.convert import align_state_dict_with_report
 from maskformer.config import get_cfg
@@ -28,14 +27,6 @@ from maskformer.modeling.backbone import build_backbone
 from maskformer.modeling.backbone import resnet as _resnet  # noqa: F401  (registers the builders)
 
 FORMATS = {"contiguous": torch.contiguous_format, "channels-last": torch.channels_last}
-
-
-def machine_gflops(threads: int) -> float:
-    """fp32 matmul GFLOP/s of ``scripts/machine_gflops.py`` (4096^2, best of 3)."""
-    spec = importlib.util.spec_from_file_location("machine_gflops", REPO / "scripts/machine_gflops.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.gflops(4096, 3, threads)
 
 
 def build_resnet50_pair():

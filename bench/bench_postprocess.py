@@ -17,8 +17,7 @@ from __future__ import annotations
 import argparse
 
 import torch
-from bench_backbone import machine_gflops
-from common import CONFIG, coco_panoptic_thing_ids, load_note, median_time
+from common import CONFIG, coco_panoptic_thing_ids, load_note, machine_gflops, median_time
 
 from maskformer.config import load_config
 from maskformer.modeling import build_model

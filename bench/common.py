@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import json
 import os
 import resource
@@ -34,6 +35,14 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "configs/coco/panoptic-segmentation/maskformer2_R50_bs16_50ep.yaml"
 PIXEL_MEAN = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)
 PIXEL_STD = torch.tensor([58.395, 57.12, 57.375]).view(1, 3, 1, 1)
+
+
+def machine_gflops(threads: int) -> float:
+    """fp32 matmul GFLOP/s of ``scripts/machine_gflops.py`` (4096^2, best of 3)."""
+    spec = importlib.util.spec_from_file_location("machine_gflops", REPO / "scripts/machine_gflops.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.gflops(4096, 3, threads)
 
 
 # Width and depth of the tiny pair (the HF config keys, then ours).
