@@ -32,6 +32,7 @@ from common import (
     measure_peak_mb,
     median_time,
     normalise,
+    side_by_side,
     worker_args,
 )
 
@@ -117,7 +118,9 @@ def run(args: argparse.Namespace) -> list[Result]:
                 results.append(Result(f"inference {size} {name}", "HF", ours_t, hf_t))
         if not (args.skip_memory or args.quick):
             mem = isolated_peaks(
-                __file__, {w: ["--worker", w, "--sizes", size, *worker_args(args)] for w in ("ours", "hf")}
+                __file__,
+                {w: ["--worker", w, "--sizes", size, *worker_args(args)] for w in ("ours", "hf")},
+                side_by_side(args),
             )
             results.append(
                 Result(f"inference {size} network peak memory", "HF", (mem["ours"],), (mem["hf"],), "MB")

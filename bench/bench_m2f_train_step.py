@@ -28,6 +28,7 @@ from common import (
     measure_peak_mb,
     median_time,
     normalise,
+    side_by_side,
     worker_args,
 )
 
@@ -121,9 +122,8 @@ def run(args: argparse.Namespace) -> list[Result]:
     results = [Result(label, "HF", ours_t, median_time(hf_step, args.runs, device=args.device))]
     if not args.skip_memory:
         shape = ["--size", args.size, "--batch", str(args.batch), "--masks", str(args.masks)]
-        mem = isolated_peaks(
-            __file__, {w: ["--worker", w, *shape, *worker_args(args)] for w in ("ours", "hf")}, args.quick
-        )
+        runs = {w: ["--worker", w, *shape, *worker_args(args)] for w in ("ours", "hf")}
+        mem = isolated_peaks(__file__, runs, side_by_side(args))
         results.append(Result(f"{label} peak memory", "HF", (mem["ours"],), (mem["hf"],), "MB"))
     return results
 

@@ -4,8 +4,8 @@ Our R50 COCO-instance Mask2Former (random weights, the official config: 100 quer
 predictions with deep supervision, 12544 points) takes one training step on ``--batch`` images of
 ``--size`` with ``--masks`` random blob masks each, in a fresh process per row of Table 5
 (``MODEL.MASK_FORMER.MATCHING_ON_POINTS`` / ``LOSS_ON_POINTS``). The figure is the growth of the peak
-RSS during the step. The paper measures GPU memory at 1024x1024 LSJ crops (18G vs 6G); the ratio
-is what carries over.
+RSS during the step (``--device cuda``: of the allocated GPU memory). The paper measures GPU memory
+at 1024x1024 LSJ crops (18G vs 6G); the ratio is what carries over.
 
 Usage: ``python bench/bench_point_loss_memory.py [--size 1024x1024] [--batch 1] [--masks 16] [--threads 2]``
 """
@@ -24,6 +24,7 @@ from common import (
     bench_main,
     isolated_peaks,
     measure_peak_mb,
+    side_by_side,
 )
 
 from maskformer.config import load_config
@@ -38,19 +39,19 @@ ROWS = {("mask", "mask"): "18G", ("mask", "point"): "6G", ("point", "mask"): "18
 
 
 def worker(args: argparse.Namespace) -> None:
-    """Prints the peak-RSS growth (MB) of one training step with the ``--worker`` Table 5 row."""
+    """Prints the peak-memory growth (MB) of one training step with the ``--worker`` Table 5 row."""
     torch.set_num_threads(args.threads)
     matching, loss = args.worker
     height, width = (int(v) for v in args.size.split("x"))
     register_builtin_datasets()
-    cfg = load_config(str(CONFIG), ["MODEL.DEVICE", "cpu"], freeze=False)
+    cfg = load_config(str(CONFIG), ["MODEL.DEVICE", args.device], freeze=False)
     cfg.MODEL.MASK_FORMER.MATCHING_ON_POINTS = matching == "point"
     cfg.MODEL.MASK_FORMER.LOSS_ON_POINTS = loss == "point"
     model = build_model(cfg).train()
     images, labels, blobs = make_batch(args.batch, height, width, args.masks)
     labels = [c % cfg.MODEL.SEM_SEG_HEAD.NUM_CLASSES for c in labels]
     inputs = model_inputs(images, labels, blobs)
-    growth = measure_peak_mb(lambda: sum(model(inputs).values()).backward(), "cpu")
+    growth = measure_peak_mb(lambda: sum(model(inputs).values()).backward(), args.device)
     print(json.dumps({"peak_growth_mb": growth}))
 
 
@@ -59,8 +60,8 @@ def run(args: argparse.Namespace) -> list[Result]:
     if args.quick:
         return []
     shape = ["--size", args.size, "--batch", str(args.batch), "--masks", str(args.masks)]
-    shape += ["--threads", str(args.threads)]
-    growth = isolated_peaks(__file__, {row: ["--worker", *row, *shape] for row in ROWS})
+    shape += ["--threads", str(args.threads), "--device", args.device]
+    growth = isolated_peaks(__file__, {row: ["--worker", *row, *shape] for row in ROWS}, side_by_side(args))
     base = growth[("point", "point")]
     return [
         Result(

@@ -290,6 +290,16 @@ def load_note() -> str:
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
+def side_by_side(args: argparse.Namespace) -> bool:
+    """Whether the isolated peak-memory processes may run at once.
+
+    On CUDA each process's peak is its own allocator's record, which processes running side by
+    side do not disturb (and the GPU holds them all); ``--quick`` models are tiny. On CPU the
+    full-size processes run one after another, so that their peaks fit in memory together.
+    """
+    return args.quick or torch.device(args.device).type == "cuda"
+
+
 def isolated_peaks(
     script: str, runs: Mapping[Hashable, list[str]], parallel: bool = False
 ) -> dict[Hashable, float]:
