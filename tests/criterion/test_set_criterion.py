@@ -207,10 +207,10 @@ def test_build_criterion_from_config():
 def test_cuda_fp16_autocast_matches_fp32():
     gen = torch.Generator().manual_seed(0)
     outputs = {
-        "pred_logits": torch.randn(2, 4, 4, generator=gen),
+        "pred_logits": torch.randn(2, 4, 3, generator=gen),  # 2 classes + no-object
         "pred_masks": torch.randn(2, 4, 8, 8, generator=gen),
     }
-    targets = [{"labels": torch.tensor([0, 2]), "masks": torch.rand(2, 32, 32, generator=gen) > 0.5}] * 2
+    targets = [{"labels": torch.tensor([0, 1]), "masks": torch.rand(2, 32, 32, generator=gen) > 0.5}] * 2
     # Round to fp16 first so that both runs see the same values (and choose the same points).
     outputs = {k: v.half().float().cuda() for k, v in outputs.items()}
     targets = [{k: v.cuda() for k, v in t.items()} for t in targets]
