@@ -306,8 +306,7 @@ def isolated_peaks(
     """Runs ``script ARGS`` for every entry of ``runs``, each in a fresh process.
 
     Peak memory only grows within a process, so each implementation's peak is measured alone.
-    ``parallel`` starts all processes at once (for the tiny models of ``--quick``; at full size
-    several peaks side by side may not fit in memory). Each worker prints a JSON line
+    ``parallel`` starts all processes at once (see :func:`side_by_side`). Each worker prints a JSON line
     ``{"peak_growth_mb": ...}`` last.
 
     Returns:

@@ -10,10 +10,11 @@ multiplies and reduces a ``[B*heads, C, Lq, levels*points]`` tensor; on CPU that
 whole model's inference time. Here the bilinear corner weights are multiplied by the attention
 weights first, so the whole operation becomes ONE weighted gather-and-sum over
 ``levels * points * 4`` rows of the value table per (query, head), which ``F.embedding_bag`` with
-``per_sample_weights`` does in a single fused, multi-threaded kernel on CPU and CUDA, without any
-per-level ``grid_sample`` call, permute or intermediate ``[.., Lq, levels*points]`` tensor. The value
-table is the value projection itself (``[B*S*heads, C]``, a free reshape), and the op is
-differentiable in the values, the sampling locations and the attention weights.
+``per_sample_weights`` does in a single fused, multi-threaded kernel, without any per-level
+``grid_sample`` call, permute or intermediate ``[.., Lq, levels*points]`` tensor. The value table is
+the value projection itself (``[B*S*heads, C]``, a free reshape), and the op is differentiable in
+the values, the sampling locations and the attention weights. On GPUs, where ``grid_sample``'s
+kernels are the faster ones, the per-level ``grid_sample`` formulation runs instead.
 """
 
 from __future__ import annotations
@@ -94,17 +95,13 @@ def _corner_rows_and_weights(
     return rows, weights
 
 
-# Bags are processed in chunks in backward so that the gathered [chunk, L*P*4, C] rows stay ~64 MB.
-_BACKWARD_CHUNK_ELEMENTS = 1 << 24
-
-
 class _WeightedGather(torch.autograd.Function):
     """``out[b] = sum_k weights[b, k] * table[rows[b, k]]`` with a hand-written backward.
 
     Autograd's own ``embedding_bag`` backward sorts all indices and runs a serial per-sample loop
     (~50x the forward time on CPU); here the weight gradient is a sampled dense-dense product
-    (``sampled_addmm`` on CPU, chunked gathers elsewhere) and the table gradient the transposed
-    gather (entries sorted by table row, one ``embedding_bag`` per bilinear corner).
+    (``sampled_addmm``) and the table gradient the transposed gather (entries sorted by table row,
+    one ``embedding_bag`` per bilinear corner). CPU only: accelerators run ``_grid_sample_core``.
     """
 
     @staticmethod
@@ -122,11 +119,6 @@ class _WeightedGather(torch.autograd.Function):
         if ctx.needs_input_grad[2]:
             grad_weights = _sampled_dots(grad_out, table, rows)
         return grad_table, None, grad_weights
-
-
-def _chunks(rows: Tensor) -> list[slice]:
-    step = max(1, _BACKWARD_CHUNK_ELEMENTS // max(1, rows.shape[1] * 64))
-    return [slice(i, i + step) for i in range(0, rows.shape[0], step)]
 
 
 def _scatter_weighted(grad_out: Tensor, rows: Tensor, weights: Tensor, num_rows: int) -> Tensor:
@@ -168,24 +160,18 @@ def _scatter_weighted(grad_out: Tensor, rows: Tensor, weights: Tensor, num_rows:
 def _sampled_dots(grad_out: Tensor, table: Tensor, rows: Tensor) -> Tensor:
     """``dots[b, k] = <grad_out[b], table[rows[b, k]]>``; returns ``[B, K]``."""
     bags, per_bag = rows.shape
-    if grad_out.device.type == "cpu":
-        # A CSR pattern with one row per bag: sampled_addmm evaluates only the needed dot products.
-        crow = torch.arange(0, bags * per_bag + 1, per_bag, dtype=rows.dtype, device=rows.device)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-            pattern = torch.sparse_csr_tensor(
-                crow,
-                rows.reshape(-1),
-                grad_out.new_zeros(bags * per_bag),
-                size=(bags, table.shape[0]),
-                check_invariants=False,
-            )
-        return torch.sparse.sampled_addmm(pattern, grad_out, table.t(), beta=0.0).values().view(bags, per_bag)
-    dots = grad_out.new_empty(bags, per_bag)
-    for part in _chunks(rows):
-        gathered = table.index_select(0, rows[part].reshape(-1)).view(-1, per_bag, table.shape[1])
-        dots[part] = torch.bmm(gathered, grad_out[part, :, None]).squeeze(-1)
-    return dots
+    # A CSR pattern with one row per bag: sampled_addmm evaluates only the needed dot products.
+    crow = torch.arange(0, bags * per_bag + 1, per_bag, dtype=rows.dtype, device=rows.device)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        pattern = torch.sparse_csr_tensor(
+            crow,
+            rows.reshape(-1),
+            grad_out.new_zeros(bags * per_bag),
+            size=(bags, table.shape[0]),
+            check_invariants=False,
+        )
+    return torch.sparse.sampled_addmm(pattern, grad_out, table.t(), beta=0.0).values().view(bags, per_bag)
 
 
 def _grid_sample_core(
@@ -229,8 +215,8 @@ def ms_deform_attn_core(
 
     The computation runs in float32 for half-precision inputs (and with autocast disabled), as the
     official kernel does, and the result is returned in ``value``'s dtype. Under ``torch.export``
-    (and so ONNX export) and on CUDA the per-level ``grid_sample`` formulation runs instead (the
-    same numbers to float rounding).
+    (and so ONNX export) and off the CPU the per-level ``grid_sample`` formulation runs instead
+    (the same numbers to float rounding).
 
     Args:
         value: ``[N, S, M, C]`` per-head values of all levels flattened and concatenated
@@ -257,9 +243,9 @@ def ms_deform_attn_core(
         # torch.export / ONNX: standard ops only (ONNX has no weighted embedding_bag).
         return _grid_sample_core(value, spatial_shapes, locations, weights).to(out_dtype)
     with torch.autocast(device_type=value.device.type, enabled=False):
-        if value.device.type == "cuda":
-            # On the GPU grid_sample's kernels beat the gather formulation ~2x forward + backward
-            # (bench/README.md, GPU figures).
+        if value.device.type != "cpu":
+            # The gather formulation is tuned for CPU; on the GPU grid_sample's kernels beat it ~2x
+            # forward + backward (bench/README.md, GPU figures).
             return _grid_sample_core(value, spatial_shapes, locations, weights).to(out_dtype)
         rows, corner_weights = _corner_rows_and_weights(spatial_shapes, locations, weights)
         table = _pad_levels(value, spatial_shapes)
