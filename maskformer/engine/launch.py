@@ -173,7 +173,7 @@ def _run_then_leave_group(main_func: Callable[..., Any], args: tuple, timeout: d
             raise
         raise explained from e
     finally:
-        dist.destroy_process_group()
+        comm.destroy_process_group()
 
 
 def launch(

@@ -6,7 +6,6 @@ degrade to no-ops when the process group is not initialised (single-process runs
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import torch
@@ -17,6 +16,7 @@ __all__ = [
     "all_reduce_sum",
     "barrier",
     "broadcast_object",
+    "destroy_process_group",
     "gather",
     "get_local_rank",
     "get_local_size",
@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 _LOCAL_PROCESS_GROUP = None
+_GLOO_GROUP = None  # see _gloo_group
 
 
 def is_dist_initialized() -> bool:
@@ -76,12 +77,32 @@ def synchronize() -> None:
 barrier = synchronize
 
 
-@functools.lru_cache
-def _gloo_group():
-    """A gloo group for gathering Python objects (works whatever the main backend is)."""
-    if dist.get_backend() == "nccl":
-        return dist.new_group(backend="gloo")
-    return dist.group.WORLD
+def _gloo_group() -> Any:
+    """A gloo group for gathering Python objects (works whatever the main backend is).
+
+    ``None`` (the default group) when that is gloo; with nccl a gloo group over all processes,
+    made on first use (by every process, as a collective) and kept until
+    :func:`destroy_process_group`.
+    """
+    global _GLOO_GROUP
+    if dist.get_backend() != "nccl":
+        return None
+    if _GLOO_GROUP is None:
+        _GLOO_GROUP = dist.new_group(backend="gloo")
+    return _GLOO_GROUP
+
+
+def destroy_process_group() -> None:
+    """Leaves distributed mode: drops this module's groups, then destroys every group.
+
+    The references go first: a group object that outlives ``dist.destroy_process_group`` keeps
+    its worker threads alive until interpreter shutdown, where freeing their last finished work
+    needs the GIL and aborts the process ("terminate called without an active exception").
+    """
+    global _LOCAL_PROCESS_GROUP, _GLOO_GROUP
+    _LOCAL_PROCESS_GROUP = _GLOO_GROUP = None
+    if is_dist_initialized():
+        dist.destroy_process_group()
 
 
 def all_gather(data: Any) -> list[Any]:

@@ -1,8 +1,10 @@
 """Distributed evaluation with 2 gloo processes on CPU equals single-process evaluation exactly."""
 
+import gc
 import json
 import math
 import socket
+import weakref
 
 import numpy as np
 import pytest
@@ -18,6 +20,7 @@ from maskformer.evaluation import (
     SemSegEvaluator,
     inference_on_dataset,
 )
+from maskformer.utils import comm
 from tests.helpers.coco_instances import TO_DATASET as INSTANCE_TO_DATASET
 from tests.helpers.coco_instances import pred_instances, rect, write_instance_gt
 from tests.helpers.coco_panoptic import (
@@ -81,13 +84,18 @@ def _evaluate(tmp, out_dir, rank, world):
 
 def _worker(rank, world, port, tmp):
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    group = weakref.ref(dist.group.WORLD)
     try:
         results = _evaluate(tmp / f"data{rank}", str(tmp / "out_dist"), rank, world)
         with open(tmp / f"results_rank{rank}.json", "w") as f:
             json.dump(results, f)
         dist.barrier()  # rank 1 must not close the connections while rank 0 still reads its results
     finally:
-        dist.destroy_process_group()
+        comm.destroy_process_group()
+    # A group that outlives its destruction keeps gloo's worker threads running into interpreter
+    # shutdown, where they can abort the process (the gather above used the group).
+    gc.collect()
+    assert group() is None, "the process group outlived comm.destroy_process_group()"
 
 
 def _free_port():
