@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -42,23 +43,28 @@ def _pad_levels(value: Tensor, spatial_shapes: Sequence[tuple[int, int]]) -> Ten
     return torch.cat(padded, dim=1)
 
 
-def _corner_rows_and_weights(
-    spatial_shapes: Sequence[tuple[int, int]],
-    sampling_locations: Tensor,
-    attention_weights: Tensor,
-) -> tuple[Tensor, Tensor]:
-    """Rows of the padded value table and weights of the 4 bilinear corners of every location.
+class _Cells(NamedTuple):
+    """The bilinear cell of every sampling location in the padded value table."""
+
+    top_left: Tensor  # [N, Lq, M, L, P] table row of the cell's top-left corner (int32 or int64)
+    corner_offsets: Tensor  # [L, 1, 4] rows of the 4 corners relative to the top-left one
+    frac: Tensor  # [N, Lq, M, L, P, 2] (x, y) position inside the cell, in [0, 1)
+    inside: Tensor  # [N, Lq, M, L, P, 2] bool: the pixel coordinate was not clamped
+    size: Tensor  # [L, 1, 2] level widths and heights
+
+    def rows(self) -> Tensor:
+        """``[N, Lq, M, L, P, 4]`` rows of the corners (y0,x0), (y0,x1), (y1,x0), (y1,x1)."""
+        return self.top_left[..., None] + self.corner_offsets
+
+
+def _cells(spatial_shapes: Sequence[tuple[int, int]], sampling_locations: Tensor) -> _Cells:
+    """Locates every sampling location in the ``[N * S_pad * M, C]`` table made by ``_pad_levels``.
+
+    Corners outside a level land in its zero border, which gives ``grid_sample``'s zero padding.
 
     Args:
         spatial_shapes: ``(H_l, W_l)`` of each of the ``L`` levels.
         sampling_locations: ``[N, Lq, M, L, P, 2]`` normalised ``(x, y)``.
-        attention_weights: ``[N, Lq, M, L, P]``.
-
-    Returns:
-        ``rows`` ``[N, Lq, M, L, P, 4]`` (int32; int64 for tables of 2**31 rows or more): rows
-        of the ``[N * S_pad * M, C]`` table made by
-        ``_pad_levels``, and ``weights`` ``[N, Lq, M, L, P, 4]`` = bilinear weight * attention weight.
-        Corners outside a level land in its zero border, which gives ``grid_sample``'s zero padding.
     """
     n, _, m = sampling_locations.shape[:3]
     device = sampling_locations.device
@@ -66,10 +72,10 @@ def _corner_rows_and_weights(
     size = sizes[:, None, :]  # [L, 1, 2] broadcast over points
     # align_corners=False: pixel centre i sits at (i + 0.5) / W. Beyond one pixel outside, every
     # corner is zero anyway, so clamping there changes neither value nor gradient (both zero).
-    # ``where`` (not minimum / maximum / clamp, which split or drop the gradient at a tie) passes
-    # the whole gradient at exactly -1 and W, as grid_sample does (its corners are floor and
+    # The gradient passes at exactly -1 and W, as grid_sample's does (its corners are floor and
     # floor + 1, so at -1 the right corner is the first pixel).
     pix = sampling_locations * size - 0.5
+    inside = (pix >= -1.0) & (pix <= size)
     pix = torch.where(pix < -1.0, -1.0, torch.where(pix > size, size, pix))
     low = pix.floor()
     frac = pix - low
@@ -87,38 +93,87 @@ def _corner_rows_and_weights(
     batch_base = torch.arange(n, dtype=index_dtype, device=device).view(n, 1, 1, 1, 1) * (starts[-1] * m)
     head = torch.arange(m, dtype=index_dtype, device=device).view(1, 1, m, 1, 1)
     top_left = (low[..., 1] * padded_w + low[..., 0]) * m + (level_base + batch_base + head)
-    corners = torch.cat([padded_w * 0, padded_w * 0 + 1, padded_w, padded_w + 1], dim=-1)[:, None, :] * m
-    rows = top_left[..., None] + corners  # corners ordered (y0,x0), (y0,x1), (y1,x0), (y1,x1)
-    fx, fy = frac[..., 0], frac[..., 1]
+    offsets = torch.cat([padded_w * 0, padded_w * 0 + 1, padded_w, padded_w + 1], dim=-1)[:, None, :] * m
+    return _Cells(top_left, offsets, frac, inside, size)
+
+
+def _corner_weights(frac: Tensor, attention_weights: Tensor) -> Tensor:
+    """``[N, Lq, M, L, P, 4]`` bilinear weight * attention weight of the 4 corners of ``_Cells``."""
+    fx, fy = frac.unbind(-1)
     upper, lower = attention_weights * (1 - fy), attention_weights * fy
-    weights = torch.stack([upper * (1 - fx), upper * fx, lower * (1 - fx), lower * fx], dim=-1)
-    return rows, weights
+    return torch.stack([upper * (1 - fx), upper * fx, lower * (1 - fx), lower * fx], dim=-1)
 
 
-class _WeightedGather(torch.autograd.Function):
-    """``out[b] = sum_k weights[b, k] * table[rows[b, k]]`` with a hand-written backward.
+class _DeformableGather(torch.autograd.Function):
+    """Bilinear sampling of every location, weighted by attention and summed per (query, head).
 
-    Autograd's own ``embedding_bag`` backward sorts all indices and runs a serial per-sample loop
-    (~50x the forward time on CPU); here the weight gradient is a sampled dense-dense product
-    (``sampled_addmm``) and the table gradient the transposed gather (entries sorted by table row,
-    one ``embedding_bag`` per bilinear corner). CPU only: accelerators run ``_grid_sample_core``.
+    ``out[b] = sum_k weights[b, k] * table[rows[b, k]]`` over the ``L * P * 4`` corners ``k`` of
+    bag ``b = (n, query, head)``, in one ``embedding_bag`` call. The backward pass keeps the table,
+    the attention weights and each location's cell (its top-left row and position inside) and
+    rebuilds the corner rows and weights from them: a layer keeps ~3x less than autograd's graph
+    through the corner arithmetic would, for the same gradients. Autograd's own ``embedding_bag``
+    backward sorts all indices and runs a serial per-sample loop (~50x the forward time on CPU);
+    here the weight gradient is a sampled dense-dense product (``sampled_addmm``) and the table
+    gradient the transposed gather (entries sorted by table row, one ``embedding_bag`` per
+    bilinear corner). CPU only: accelerators run ``_grid_sample_core``.
     """
 
     @staticmethod
-    def forward(ctx, table: Tensor, rows: Tensor, weights: Tensor) -> Tensor:
-        ctx.save_for_backward(table, rows, weights)
-        return F.embedding_bag(rows, table, mode="sum", per_sample_weights=weights)
+    def forward(
+        ctx,
+        table: Tensor,
+        sampling_locations: Tensor,
+        attention_weights: Tensor,
+        spatial_shapes: tuple[tuple[int, int], ...],
+    ) -> Tensor:
+        """``table`` ``[N * S_pad * M, C]``, the rest as ``_cells`` / ``_corner_weights`` ->
+        ``[N * Lq * M, C]``."""
+        cells = _cells(spatial_shapes, sampling_locations)
+        ctx.save_for_backward(table, attention_weights, *cells)
+        bags = attention_weights.shape[:3].numel()
+        weights = _corner_weights(cells.frac, attention_weights)
+        return F.embedding_bag(
+            cells.rows().view(bags, -1), table, mode="sum", per_sample_weights=weights.view(bags, -1)
+        )
 
     @staticmethod
-    def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, None, Tensor | None]:
-        table, rows, weights = ctx.saved_tensors
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None, None]:
+        table, attention, *saved = ctx.saved_tensors
+        cells = _Cells(*saved)
+        bags = attention.shape[:3].numel()
+        rows = cells.rows().view(bags, -1)
         grad_out = grad_out.contiguous()
-        grad_table = grad_weights = None
+        grad_table = grad_locations = grad_attention = None
         if ctx.needs_input_grad[0]:
+            weights = _corner_weights(cells.frac, attention).view(bags, -1)
             grad_table = _scatter_weighted(grad_out, rows, weights, table.shape[0])
-        if ctx.needs_input_grad[2]:
-            grad_weights = _sampled_dots(grad_out, table, rows)
-        return grad_table, None, grad_weights
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+            grad_weights = _sampled_dots(grad_out, table, rows).view(*attention.shape, 4)
+            grad_locations, grad_attention = _bilinear_backward(grad_weights, cells, attention)
+        return grad_table, grad_locations, grad_attention, None
+
+
+def _bilinear_backward(grad_weights: Tensor, cells: _Cells, attention: Tensor) -> tuple[Tensor, Tensor]:
+    """The chain rule through ``_corner_weights`` and the cell position.
+
+    Args:
+        grad_weights: ``[N, Lq, M, L, P, 4]`` gradient of the corner weights.
+        cells: the locations' cells.
+        attention: ``[N, Lq, M, L, P]`` attention weights.
+
+    Returns:
+        The gradients of the locations ``[N, Lq, M, L, P, 2]`` (zero where the pixel coordinate
+        was clamped) and of the attention weights ``[N, Lq, M, L, P]``.
+    """
+    g00, g01, g10, g11 = grad_weights.unbind(-1)
+    fx, fy = cells.frac.unbind(-1)
+    upper, lower = attention * (1 - fy), attention * fy
+    grad_upper, grad_lower = g00 * (1 - fx) + g01 * fx, g10 * (1 - fx) + g11 * fx
+    grad_attention = grad_upper * (1 - fy) + grad_lower * fy
+    grad_fx = (g01 - g00) * upper + (g11 - g10) * lower
+    grad_fy = (grad_lower - grad_upper) * attention
+    grad_pix = torch.stack([grad_fx, grad_fy], dim=-1) * cells.inside
+    return grad_pix * cells.size, grad_attention
 
 
 def _scatter_weighted(grad_out: Tensor, rows: Tensor, weights: Tensor, num_rows: int) -> Tensor:
@@ -133,7 +188,7 @@ def _scatter_weighted(grad_out: Tensor, rows: Tensor, weights: Tensor, num_rows:
     Args:
         grad_out: ``[B, C]``.
         rows: ``[B, K]``, ``K`` a multiple of 4, grouped by location in the corner order of
-            ``_corner_rows_and_weights``.
+            ``_Cells.rows``.
         weights: ``[B, K]``.
         num_rows: rows of the table.
     """
@@ -247,12 +302,10 @@ def ms_deform_attn_core(
             # The gather formulation is tuned for CPU; on the GPU grid_sample's kernels beat it ~2x
             # forward + backward (bench/README.md, GPU figures).
             return _grid_sample_core(value, spatial_shapes, locations, weights).to(out_dtype)
-        rows, corner_weights = _corner_rows_and_weights(spatial_shapes, locations, weights)
         table = _pad_levels(value, spatial_shapes)
         # One bag per (n, query, head): its L*P*4 corner rows, weighted and summed.
-        out = _WeightedGather.apply(
-            table.view(-1, c), rows.view(n * lq * m, -1), corner_weights.view(n * lq * m, -1)
-        )
+        shapes = tuple((int(h), int(w)) for h, w in spatial_shapes)
+        out = _DeformableGather.apply(table.view(-1, c), locations, weights, shapes)
     return out.view(n, lq, m * c).to(out_dtype)
 
 

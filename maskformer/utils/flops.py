@@ -7,7 +7,7 @@ not counted. fvcore has no handler for these ops of our models, so they are adde
 - ``aten::scaled_dot_product_attention`` (Swin window attention, transformer decoders):
   ``QK^T`` plus ``attn @ V`` = ``batch * L * S * (E + Ev)``, what the official code's two
   matmuls count.
-- multi-scale deformable attention sampling (``prim::PythonOp._WeightedGather`` /
+- multi-scale deformable attention sampling (``prim::PythonOp._DeformableGather`` /
   ``aten::embedding_bag``): one multiply-add per gathered corner and channel, i.e. the bilinear
   ``grid_sample`` count (4 per sampled value) of the official PyTorch fallback.
 - ``aten::upsample_bicubic2d`` (Swin absolute position embedding): 16 per output element;
@@ -99,6 +99,13 @@ def weighted_gather_flop_jit(inputs: list[Any], outputs: list[Any]) -> int:
     return math.prod(rows) * table[-1]
 
 
+def deformable_gather_flop_jit(inputs: list[Any], outputs: list[Any]) -> int:
+    """``table [R, C]`` sampled at the 4 corners of every location of ``attention [N, Lq, M, L, P]``:
+    ``4*N*Lq*M*L*P*C`` multiply-adds."""
+    table, attention = get_shape(inputs[0]), get_shape(inputs[2])
+    return 4 * math.prod(attention) * table[-1]
+
+
 def deform_conv2d_flop_jit(inputs: list[Any], outputs: list[Any]) -> int:
     """``deform_conv2d(input, weight [C_out, C_in / g, kh, kw], ...) -> [B, C_out, H, W]``: one
     multiply-add per output element and weight of its group."""
@@ -108,7 +115,7 @@ def deform_conv2d_flop_jit(inputs: list[Any], outputs: list[Any]) -> int:
 
 FLOP_HANDLERS = {
     "aten::scaled_dot_product_attention": sdpa_flop_jit,
-    "prim::PythonOp._WeightedGather": weighted_gather_flop_jit,
+    "prim::PythonOp._DeformableGather": deformable_gather_flop_jit,
     "aten::embedding_bag": weighted_gather_flop_jit,
     "aten::upsample_bicubic2d": elementwise_flop_counter(0, 16),
     "aten::_upsample_bilinear2d_aa": elementwise_flop_counter(0, 4),
@@ -117,7 +124,7 @@ FLOP_HANDLERS = {
 
 ACTIVATION_HANDLERS = {
     "aten::scaled_dot_product_attention": generic_activation_jit(),
-    "prim::PythonOp._WeightedGather": generic_activation_jit(),
+    "prim::PythonOp._DeformableGather": generic_activation_jit(),
 }
 
 

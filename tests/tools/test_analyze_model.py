@@ -56,7 +56,7 @@ def test_flop_and_activation_fixed_size_tiny_mask2former():
     ops = res["flops_by_operator"]
     assert res["flops"] == pytest.approx(sum(ops.values()))
     # The handlers added for the ops fvcore misses are used by Mask2Former.
-    assert ops["scaled_dot_product_attention"] > 0 and ops["PythonOp._WeightedGather"] > 0
+    assert ops["scaled_dot_product_attention"] > 0 and ops["PythonOp._DeformableGather"] > 0
     assert res["activations"] > 0
 
 
