@@ -115,7 +115,6 @@ def test_two_gloo_processes_equal_single_process(tmp_path):
     for rank in range(2):
         (tmp_path / f"data{rank}").mkdir()
     (tmp_path / "single").mkdir()
-    torch.set_num_threads(1)
     mp.spawn(_worker, args=(2, _free_port(), tmp_path), nprocs=2, join=True)
     single = json.loads(json.dumps(_evaluate(tmp_path / "single", str(tmp_path / "out_single"), 0, 1)))
     distributed = json.loads((tmp_path / "results_rank0.json").read_text())
