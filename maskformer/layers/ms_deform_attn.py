@@ -304,6 +304,8 @@ def ms_deform_attn_core(
             return _grid_sample_core(value, spatial_shapes, locations, weights).to(out_dtype)
         table = _pad_levels(value, spatial_shapes)
         # One bag per (n, query, head): its L*P*4 corner rows, weighted and summed.
+        # Plain ints for the Function (under the jit tracer of fvcore's FLOP count, sizes read from
+        # tensors are 0-dim tensors, which a traced Function cannot take as a constant argument).
         shapes = tuple((int(h), int(w)) for h, w in spatial_shapes)
         out = _DeformableGather.apply(table.view(-1, c), locations, weights, shapes)
     return out.view(n, lq, m * c).to(out_dtype)
