@@ -97,11 +97,23 @@ def _cells(spatial_shapes: Sequence[tuple[int, int]], sampling_locations: Tensor
     return _Cells(top_left, offsets, frac, inside, size)
 
 
-def _corner_weights(frac: Tensor, attention_weights: Tensor) -> Tensor:
-    """``[N, Lq, M, L, P, 4]`` bilinear weight * attention weight of the 4 corners of ``_Cells``."""
-    fx, fy = frac.unbind(-1)
-    upper, lower = attention_weights * (1 - fy), attention_weights * fy
-    return torch.stack([upper * (1 - fx), upper * fx, lower * (1 - fx), lower * fx], dim=-1)
+class _Bilinear(NamedTuple):
+    """The factors of the corner weights, shared by the forward and backward passes."""
+
+    fx: Tensor  # [N, Lq, M, L, P] x position inside the cell
+    fy: Tensor  # [N, Lq, M, L, P] y position inside the cell
+    upper: Tensor  # attention weight * (1 - fy): the weight of the cell's upper row
+    lower: Tensor  # attention weight * fy: the weight of its lower row
+
+    @classmethod
+    def of(cls, frac: Tensor, attention_weights: Tensor) -> _Bilinear:
+        fx, fy = frac.unbind(-1)
+        return cls(fx, fy, attention_weights * (1 - fy), attention_weights * fy)
+
+    def corner_weights(self) -> Tensor:
+        """``[N, Lq, M, L, P, 4]`` bilinear weight * attention weight of the corners of ``_Cells.rows``."""
+        fx, upper, lower = self.fx, self.upper, self.lower
+        return torch.stack([upper * (1 - fx), upper * fx, lower * (1 - fx), lower * fx], dim=-1)
 
 
 class _DeformableGather(torch.autograd.Function):
@@ -126,12 +138,12 @@ class _DeformableGather(torch.autograd.Function):
         attention_weights: Tensor,
         spatial_shapes: tuple[tuple[int, int], ...],
     ) -> Tensor:
-        """``table`` ``[N * S_pad * M, C]``, the rest as ``_cells`` / ``_corner_weights`` ->
+        """``table`` ``[N * S_pad * M, C]``, the rest as ``_cells`` / ``_Bilinear`` ->
         ``[N * Lq * M, C]``."""
         cells = _cells(spatial_shapes, sampling_locations)
         ctx.save_for_backward(table, attention_weights, *cells)
         bags = attention_weights.shape[:3].numel()
-        weights = _corner_weights(cells.frac, attention_weights)
+        weights = _Bilinear.of(cells.frac, attention_weights).corner_weights()
         return F.embedding_bag(
             cells.rows().view(bags, -1), table, mode="sum", per_sample_weights=weights.view(bags, -1)
         )
@@ -143,21 +155,25 @@ class _DeformableGather(torch.autograd.Function):
         bags = attention.shape[:3].numel()
         rows = cells.rows().view(bags, -1)
         grad_out = grad_out.contiguous()
+        bilinear = _Bilinear.of(cells.frac, attention)
         grad_table = grad_locations = grad_attention = None
         if ctx.needs_input_grad[0]:
-            weights = _corner_weights(cells.frac, attention).view(bags, -1)
+            weights = bilinear.corner_weights().view(bags, -1)
             grad_table = _scatter_weighted(grad_out, rows, weights, table.shape[0])
         if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
             grad_weights = _sampled_dots(grad_out, table, rows).view(*attention.shape, 4)
-            grad_locations, grad_attention = _bilinear_backward(grad_weights, cells, attention)
+            grad_locations, grad_attention = _bilinear_backward(grad_weights, bilinear, cells, attention)
         return grad_table, grad_locations, grad_attention, None
 
 
-def _bilinear_backward(grad_weights: Tensor, cells: _Cells, attention: Tensor) -> tuple[Tensor, Tensor]:
-    """The chain rule through ``_corner_weights`` and the cell position.
+def _bilinear_backward(
+    grad_weights: Tensor, bilinear: _Bilinear, cells: _Cells, attention: Tensor
+) -> tuple[Tensor, Tensor]:
+    """The chain rule through ``_Bilinear.corner_weights`` and the cell position.
 
     Args:
         grad_weights: ``[N, Lq, M, L, P, 4]`` gradient of the corner weights.
+        bilinear: the factors of those weights.
         cells: the locations' cells.
         attention: ``[N, Lq, M, L, P]`` attention weights.
 
@@ -166,8 +182,7 @@ def _bilinear_backward(grad_weights: Tensor, cells: _Cells, attention: Tensor) -
         was clamped) and of the attention weights ``[N, Lq, M, L, P]``.
     """
     g00, g01, g10, g11 = grad_weights.unbind(-1)
-    fx, fy = cells.frac.unbind(-1)
-    upper, lower = attention * (1 - fy), attention * fy
+    fx, fy, upper, lower = bilinear
     grad_upper, grad_lower = g00 * (1 - fx) + g01 * fx, g10 * (1 - fx) + g11 * fx
     grad_attention = grad_upper * (1 - fy) + grad_lower * fy
     grad_fx = (g01 - g00) * upper + (g11 - g10) * lower
