@@ -9,7 +9,7 @@ from .instance import (
     positive_masks,
 )
 from .panoptic import kept_queries, panoptic_inference
-from .postprocess import sem_seg_postprocess, sigmoid_is_shareable, upsample_masks
+from .postprocess import resize_bilinear, sem_seg_postprocess, sigmoid_is_shareable, upsample_masks
 from .semantic import semantic_inference
 from .tta import SemanticSegmentorWithTTA
 
@@ -23,6 +23,7 @@ __all__ = [
     "kept_queries",
     "panoptic_inference",
     "positive_masks",
+    "resize_bilinear",
     "sem_seg_postprocess",
     "semantic_inference",
     "sigmoid_is_shareable",

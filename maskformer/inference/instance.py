@@ -7,6 +7,7 @@ from collections.abc import Collection
 import torch
 
 from ..structures import Instances, masks_to_boxes
+from ..utils.hugepages import empty_for_writing
 
 __all__ = [
     "instance_inference",
@@ -109,7 +110,7 @@ def instances_of_pairs(
 
 def positive_masks(mask_pred: torch.Tensor, rows: list[int]) -> torch.Tensor:
     """``mask_pred[rows] > 0`` ``[R, H, W]`` bool, one pass per row (no float copy)."""
-    binary = torch.empty((len(rows), *mask_pred.shape[-2:]), dtype=torch.bool, device=mask_pred.device)
+    binary = empty_for_writing((len(rows), *mask_pred.shape[-2:]), torch.bool, mask_pred.device)
     for i, row in enumerate(rows):
         torch.gt(mask_pred[row], 0, out=binary[i])
     return binary
@@ -151,10 +152,13 @@ def _instances(
     scores = class_scores * mask_scores[slot]
     keep = scores >= score_thresh
     result = Instances(tuple(binary.shape[-2:]))
-    result.pred_masks = binary[slot[keep]]
+    kept = slot[keep]
+    result.pred_masks = torch.index_select(
+        binary, 0, kept, out=empty_for_writing((len(kept), *binary.shape[1:]), binary.dtype, binary.device)
+    )
     result.scores = scores[keep]
     result.pred_classes = classes[keep].to(torch.int64)
-    result.pred_boxes = masks_to_boxes(binary)[slot[keep]]
+    result.pred_boxes = masks_to_boxes(binary)[kept]
     return result
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-__all__ = ["sem_seg_postprocess", "sigmoid_is_shareable", "upsample_masks"]
+from ..utils.hugepages import empty_for_writing
+
+__all__ = ["resize_bilinear", "sem_seg_postprocess", "sigmoid_is_shareable", "upsample_masks"]
 
 # torch's vectorised elementwise kernels compute blocks of (2 x SIMD width) elements alike and the
 # remainder of a contiguous run one by one, with other maths (the sigmoid's exp differs in ~4% of
@@ -46,8 +47,25 @@ def sem_seg_postprocess(
         # torch's bilinear resize to the same size weighs each value by 1 and its copy by 0: the
         # values themselves (for finite inputs), so the copy is skipped.
         return cropped.contiguous()
-    size = (output_height, output_width)
-    return F.interpolate(cropped[None], size=size, mode="bilinear", align_corners=False)[0]
+    return resize_bilinear(cropped, (output_height, output_width))
+
+
+def resize_bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``F.interpolate(x[None], size, mode="bilinear", align_corners=False)[0]``, the same values.
+
+    The kernel writes straight into memory from :func:`empty_for_writing`: the resized logits of
+    every query are the largest tensor of the post-processing.
+
+    Args:
+        x: ``[C, h, w]``.
+        size: ``(H, W)`` of the result.
+
+    Returns:
+        ``[C, H, W]``, same dtype as ``x``.
+    """
+    out = empty_for_writing((1, x.shape[0], *size), x.dtype, x.device)
+    torch.ops.aten.upsample_bilinear2d.out(x[None], list(size), False, None, None, out=out)
+    return out[0]
 
 
 def upsample_masks(
@@ -68,8 +86,7 @@ def upsample_masks(
     Returns:
         ``[R, height, width]`` logits.
     """
-    padded = F.interpolate(masks[None], size=tuple(padded_size), mode="bilinear", align_corners=False)[0]
-    return sem_seg_postprocess(padded, img_size, *output_size)
+    return sem_seg_postprocess(resize_bilinear(masks, tuple(padded_size)), img_size, *output_size)
 
 
 def sigmoid_is_shareable(row_numel: int) -> bool:

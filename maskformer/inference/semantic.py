@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from ..utils.hugepages import empty_for_writing
+
 __all__ = ["semantic_inference"]
 
 
@@ -25,4 +27,9 @@ def semantic_inference(
     """
     probs = mask_cls.softmax(-1)[..., :-1]  # [Q, K]
     masks = mask_pred.sigmoid() if mask_prob is None else mask_prob  # [Q, H, W]
-    return torch.einsum("qc,qhw->chw", probs, masks)
+    # torch.einsum("qc,qhw->chw", probs, masks) is this product, [1, K, Q] x [1, Q, H*W]: written
+    # out to fill memory from empty_for_writing (the result is the largest output, [K, H, W]).
+    (num_queries, num_classes), size = probs.shape, masks.shape[-2:]
+    out = empty_for_writing((num_classes, *size), masks.dtype, masks.device)
+    torch.bmm(probs.t()[None], masks.reshape(1, num_queries, -1), out=out.view(1, num_classes, -1))
+    return out

@@ -4,8 +4,9 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from maskformer.inference import sem_seg_postprocess, semantic_inference
+from maskformer.inference import resize_bilinear, sem_seg_postprocess, semantic_inference
 
 
 def test_semantic_formula_by_hand():
@@ -44,3 +45,27 @@ def test_postprocess_crops_padding_then_resizes():
 def test_postprocess_rejects_image_larger_than_prediction():
     with pytest.raises(ValueError, match="upsample"):
         sem_seg_postprocess(torch.zeros(1, 4, 4), (8, 8), 8, 8)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("queries,classes,height,width", [(3, 2, 5, 7), (7, 5, 33, 17), (100, 133, 256, 256)])
+def test_semantic_equals_the_official_einsum_bit_for_bit(threads, queries, classes, height, width):
+    # The last shape's result (35 MB) takes the huge-page allocation of empty_for_writing.
+    gen = torch.Generator().manual_seed(height)
+    mask_cls = torch.randn(queries, classes + 1, generator=gen)
+    mask_pred = torch.randn(queries, height, width, generator=gen)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        got = semantic_inference(mask_cls, mask_pred)
+        expected = torch.einsum("qc,qhw->chw", mask_cls.softmax(-1)[:, :-1], mask_pred.sigmoid())
+    finally:
+        torch.set_num_threads(before)
+    assert got.is_contiguous() and torch.equal(got, expected)
+
+
+@pytest.mark.parametrize("size", [(8, 12), (5, 3), (200, 272)])
+def test_resize_bilinear_equals_interpolate(size):
+    x = torch.randn(4, 20, 30)[:, 3:17, 2:27]  # a crop: not contiguous
+    expected = F.interpolate(x[None], size=size, mode="bilinear", align_corners=False)[0]
+    assert torch.equal(resize_bilinear(x, size), expected)

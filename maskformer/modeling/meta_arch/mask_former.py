@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from maskformer.config import configurable
@@ -17,6 +16,7 @@ from maskformer.inference import (
     kept_queries,
     panoptic_inference,
     positive_masks,
+    resize_bilinear,
     sem_seg_postprocess,
     semantic_inference,
     sigmoid_is_shareable,
@@ -226,8 +226,8 @@ class MaskFormer(SegmentationModel):
             return {}
         if not (self.sem_seg_postprocess_before_inference or self.panoptic_on or self.instance_on):
             # Semantic scores combined at the padded input size, then cropped and resized.
-            logits = F.interpolate(mask_pred[None], size=padded_size, mode="bilinear", align_corners=False)[0]
-            scores = semantic_inference(mask_cls, logits)  # [K, Hpad, Wpad]
+            logits = resize_bilinear(mask_pred, padded_size)
+            scores = semantic_inference(mask_cls, logits, mask_prob=logits.sigmoid_())  # [K, Hpad, Wpad]
             return {"sem_seg": sem_seg_postprocess(scores, image_size, *out_size)}
         mask_cls = mask_cls.to(mask_pred)
         pairs = None
