@@ -7,7 +7,9 @@ own loss: 12544 points per mask with importance sampling in both, deep supervisi
 weights. ``--amp`` runs both forwards under bf16 autocast on CPU (fp16 on CUDA; no grad scaling in
 either, the step's work is the same). Time: medians of ``--runs`` steps after a warm-up, in the same
 process; peak memory: growth of the peak RSS (CUDA: allocated memory) during one step, each
-implementation in its own fresh process.
+implementation in its own fresh process. Two more rows measure ours with activation checkpointing
+of the deformable encoder layers (``MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_USE_CHECKPOINT``,
+off by default) against HF: its step time and its peak memory.
 
 Usage: ``python bench/bench_m2f_train_step.py [--runs 3] [--threads 2] [--size 512x512]``
 """
@@ -100,10 +102,16 @@ def steps(hf, ours, args: argparse.Namespace):
     return ours_step, hf_step
 
 
+def encoder_checkpointing(ours, enabled: bool) -> None:
+    """Turns activation checkpointing of our deformable encoder layers on or off."""
+    ours.sem_seg_head.pixel_decoder.transformer.use_checkpoint = enabled
+
+
 def worker(args: argparse.Namespace) -> None:
     """Prints the peak memory growth (MB) of one training step of one implementation."""
     torch.set_num_threads(args.threads)
     hf, ours = build_pair(tiny=args.quick, device=args.device)
+    encoder_checkpointing(ours, args.worker == "ours-checkpoint")
     ours_step, hf_step = steps(hf, ours, args)
     print(
         json.dumps(
@@ -119,12 +127,19 @@ def run(args: argparse.Namespace) -> list[Result]:
     ours_step, hf_step = steps(hf, ours, args)
     label = f"train step {args.batch}x{image_size(args)}, {args.masks} masks"
     ours_t = median_time(ours_step, args.runs, device=args.device)
-    results = [Result(label, "HF", ours_t, median_time(hf_step, args.runs, device=args.device))]
+    hf_t = median_time(hf_step, args.runs, device=args.device)
+    encoder_checkpointing(ours, True)
+    checkpointed_t = median_time(ours_step, args.runs, device=args.device)
+    encoder_checkpointing(ours, False)
+    checkpointed = f"{label}, encoder checkpointing"
+    results = [Result(label, "HF", ours_t, hf_t), Result(checkpointed, "HF", checkpointed_t, hf_t)]
     if not args.skip_memory:
         shape = ["--size", args.size, "--batch", str(args.batch), "--masks", str(args.masks)]
-        runs = {w: ["--worker", w, *shape, *worker_args(args)] for w in ("ours", "hf")}
+        workers = ("ours", "hf", "ours-checkpoint")
+        runs = {w: ["--worker", w, *shape, *worker_args(args)] for w in workers}
         mem = isolated_peaks(__file__, runs, side_by_side(args))
-        results.append(Result(f"{label} peak memory", "HF", (mem["ours"],), (mem["hf"],), "MB"))
+        for name, key in ((label, "ours"), (checkpointed, "ours-checkpoint")):
+            results.append(Result(f"{name} peak memory", "HF", (mem[key],), (mem["hf"],), "MB"))
     return results
 
 
@@ -133,7 +148,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--size", default="512x512", help=f"HxW (--quick: {QUICK_SIZE})")
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--masks", type=int, default=NUM_MASKS, help="target masks per image")
-    p.add_argument("--worker", choices=["ours", "hf"], help=argparse.SUPPRESS)
+    p.add_argument("--worker", choices=["ours", "hf", "ours-checkpoint"], help=argparse.SUPPRESS)
     add_common_args(p)
     return p
 

@@ -33,7 +33,9 @@ def test_bench_all_quick_prints_every_row():
             for p in ("model()", "network", "pixel decoder", "post-processing")
         ),
         "train step 2x64x64, 3 masks",
+        "train step 2x64x64, 3 masks, encoder checkpointing",
         "train step 2x64x64, 3 masks peak memory",
+        "train step 2x64x64, 3 masks, encoder checkpointing peak memory",
         "deformable attention 128x128 forward",
         "deformable attention 128x128 forward+backward",
         "ours inference 64x64 model(), 1 thread(s)",

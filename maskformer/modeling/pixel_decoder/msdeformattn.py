@@ -17,6 +17,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from maskformer.config import configurable
 from maskformer.layers import Conv2d, c2_xavier_fill, get_norm
@@ -107,6 +108,9 @@ class MSDeformAttnEncoder(nn.Module):
         dropout: dropout rate.
         num_feature_levels: levels L.
         n_points: sampling points per head and level.
+        use_checkpoint: in training, keep only each layer's inputs for the backward pass and
+            recompute its activations there (activation checkpointing: less memory, more time,
+            the same gradients).
     """
 
     def __init__(
@@ -118,8 +122,10 @@ class MSDeformAttnEncoder(nn.Module):
         dropout: float,
         num_feature_levels: int,
         n_points: int = ENCODER_POINTS,
+        use_checkpoint: bool = False,
     ) -> None:
         super().__init__()
+        self.use_checkpoint = use_checkpoint
         self.level_embed = nn.Parameter(torch.empty(num_feature_levels, d_model))
         self.encoder = nn.Module()
         self.encoder.layers = nn.ModuleList(
@@ -151,8 +157,12 @@ class MSDeformAttnEncoder(nn.Module):
             [p.flatten(2).transpose(1, 2) + self.level_embed[lvl] for lvl, p in enumerate(pos_embeds)], dim=1
         )
         reference_points = encoder_reference_points(spatial_shapes, tokens.device).to(tokens.dtype)
+        recompute = self.use_checkpoint and self.training and torch.is_grad_enabled()
         for layer in self.encoder.layers:
-            tokens = layer(tokens, pos, reference_points, spatial_shapes)
+            if recompute:
+                tokens = checkpoint(layer, tokens, pos, reference_points, spatial_shapes, use_reentrant=False)
+            else:
+                tokens = layer(tokens, pos, reference_points, spatial_shapes)
         return tokens
 
 
@@ -169,6 +179,8 @@ class MSDeformAttnPixelDecoder(PixelDecoder):
         transformer_in_features: features fed to the encoder
             (``MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES``).
         common_stride: stride of ``mask_features`` (``MODEL.SEM_SEG_HEAD.COMMON_STRIDE``).
+        encoder_checkpoint: activation checkpointing of the encoder layers in training
+            (``MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_USE_CHECKPOINT``).
     """
 
     @configurable
@@ -182,6 +194,7 @@ class MSDeformAttnPixelDecoder(PixelDecoder):
         norm: str = "",
         transformer_in_features: list[str],
         common_stride: int,
+        encoder_checkpoint: bool = False,
     ) -> None:
         super().__init__()
         self.in_features, self.in_strides, feature_channels = finest_first(input_shape)
@@ -203,6 +216,7 @@ class MSDeformAttnPixelDecoder(PixelDecoder):
             encoder.dim_feedforward,
             encoder.dropout,
             self.transformer_num_feature_levels,
+            use_checkpoint=encoder_checkpoint,
         )
         self.pe_layer = PositionEmbeddingSine(conv_dim // 2, normalize=True)
         self.conv_dim = conv_dim
@@ -261,6 +275,7 @@ class MSDeformAttnPixelDecoder(PixelDecoder):
             "norm": head.NORM,
             "transformer_in_features": list(head.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES),
             "common_stride": head.COMMON_STRIDE,
+            "encoder_checkpoint": head.DEFORMABLE_TRANSFORMER_ENCODER_USE_CHECKPOINT,
         }
 
     def forward(self, features: dict[str, torch.Tensor]) -> PixelDecoderOutput:

@@ -78,3 +78,39 @@ def test_from_config_rejects_missing_features():
     cfg.MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES = ["res3", "res4", "res6"]
     with pytest.raises(ValueError, match="res6"):
         MSDeformAttnPixelDecoder(cfg, SHAPES)
+
+
+def _saved_bytes_and_grads(decoder, features):
+    """Bytes autograd saves during one forward, and the gradients of a fixed loss of it."""
+    saved = []
+
+    def pack(t):
+        saved.append(t.numel() * t.element_size())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        mask_features, _, multi_scale = decoder(features)
+    (mask_features.square().sum() + sum(m.sum() for m in multi_scale)).backward()
+    return sum(saved), {n: p.grad for n, p in decoder.named_parameters()}
+
+
+def test_encoder_checkpointing_keeps_less_and_gives_the_same_gradients():
+    cfg = get_cfg()
+    cfg.MODEL.SEM_SEG_HEAD.IN_FEATURES = ["res2", "res3", "res4", "res5"]
+    cfg.MODEL.SEM_SEG_HEAD.TRANSFORMER_ENC_LAYERS = 2
+    cfg.MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_USE_CHECKPOINT = True
+    assert MSDeformAttnPixelDecoder(cfg, SHAPES).transformer.use_checkpoint
+    # Dropout on: the recomputation must replay the same dropout masks.
+    spec = EncoderSpec(nheads=4, num_layers=2, dim_feedforward=64, dropout=0.1)
+    plain, checkpointed = _decoder(encoder=spec), _decoder(encoder=spec, encoder_checkpoint=True)
+    checkpointed.load_state_dict(plain.state_dict())
+    torch.manual_seed(0)
+    plain_bytes, plain_grads = _saved_bytes_and_grads(plain, _features())
+    torch.manual_seed(0)
+    checkpointed_bytes, grads = _saved_bytes_and_grads(checkpointed, _features())
+    assert checkpointed_bytes < 0.75 * plain_bytes
+    assert grads.keys() == plain_grads.keys()
+    assert all(torch.equal(grads[n], plain_grads[n]) for n in grads)
+    # Inference keeps nothing either way; eval mode runs the layers directly.
+    with torch.no_grad():
+        torch.testing.assert_close(checkpointed.eval()(_features())[0], plain.eval()(_features())[0])
