@@ -74,7 +74,7 @@ class MSDeformAttnEncoderLayer(nn.Module):
         """``src``/``pos`` ``[B, S, C]``, ``reference_points`` ``[1 | B, S, L, 2]`` -> ``[B, S, C]``."""
         attended = self.self_attn(src + pos, reference_points, src, spatial_shapes)
         src = self.norm1(src + self.dropout1(attended))
-        ffn = self.linear2(self.dropout2(F.relu(self.linear1(src))))
+        ffn = self.linear2(self.dropout2(F.relu_(self.linear1(src))))
         return self.norm2(src + self.dropout3(ffn))
 
 
@@ -243,7 +243,7 @@ class MSDeformAttnPixelDecoder(PixelDecoder):
                 padding=1,
                 bias=use_bias,
                 norm=get_norm(norm, conv_dim),
-                activation=F.relu,
+                activation=F.relu_,  # in place: the norm keeps its input, not its output
             )
             c2_xavier_fill(lateral)
             c2_xavier_fill(output)
