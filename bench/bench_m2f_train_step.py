@@ -113,11 +113,8 @@ def worker(args: argparse.Namespace) -> None:
     hf, ours = build_pair(tiny=args.quick, device=args.device)
     encoder_checkpointing(ours, args.worker == "ours-checkpoint")
     ours_step, hf_step = steps(hf, ours, args)
-    print(
-        json.dumps(
-            {"peak_growth_mb": measure_peak_mb(ours_step if args.worker == "ours" else hf_step, args.device)}
-        )
-    )
+    step = hf_step if args.worker == "hf" else ours_step
+    print(json.dumps({"peak_growth_mb": measure_peak_mb(step, args.device)}))
 
 
 def run(args: argparse.Namespace) -> list[Result]:

@@ -152,7 +152,7 @@ _C.MODEL.SEM_SEG_HEAD.BIFPN_NUM_LAYERS = 2
 _C.MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_IN_FEATURES = ["res3", "res4", "res5"]
 # [project] Activation checkpointing of the MSDeformAttn encoder layers in training: only each
 # layer's inputs are kept for the backward pass, which recomputes the rest. Same gradients; R50,
-# 2 x 512x512 on CPU: peak training memory -31%, step time +19% (bench/README.md).
+# 2 x 512x512 on CPU: peak training memory -26%, step time +15% (bench/README.md).
 _C.MODEL.SEM_SEG_HEAD.DEFORMABLE_TRANSFORMER_ENCODER_USE_CHECKPOINT = False
 
 # -----------------------------------------------------------------------------
