@@ -14,6 +14,8 @@ not counted. fvcore has no handler for these ops of our models, so they are adde
   ``aten::_upsample_bilinear2d_aa``: 4 per output element.
 - ``torchvision::deform_conv2d`` (FaPN's feature alignment): the multiply-adds of the convolution
   itself, as fvcore counts a regular convolution (the bilinear sampling is not counted).
+- ``aten::bmm`` in its ``out=`` form too (semantic inference writes into a prepared tensor; fvcore's
+  handler takes two inputs only): ``B*N*K*M``, fvcore's count.
 """
 
 from __future__ import annotations
@@ -106,6 +108,12 @@ def deformable_gather_flop_jit(inputs: list[Any], outputs: list[Any]) -> int:
     return 4 * math.prod(attention) * table[-1]
 
 
+def bmm_flop_jit(inputs: list[Any], outputs: list[Any]) -> int:
+    """``bmm(a [B, N, K], b [B, K, M])``, with or without ``out=``: ``B*N*K*M`` multiply-adds."""
+    (batch, n, k), m = get_shape(inputs[0]), get_shape(inputs[1])[-1]
+    return batch * n * k * m
+
+
 def deform_conv2d_flop_jit(inputs: list[Any], outputs: list[Any]) -> int:
     """``deform_conv2d(input, weight [C_out, C_in / g, kh, kw], ...) -> [B, C_out, H, W]``: one
     multiply-add per output element and weight of its group."""
@@ -120,6 +128,7 @@ FLOP_HANDLERS = {
     "aten::upsample_bicubic2d": elementwise_flop_counter(0, 16),
     "aten::_upsample_bilinear2d_aa": elementwise_flop_counter(0, 4),
     "torchvision::deform_conv2d": deform_conv2d_flop_jit,
+    "aten::bmm": bmm_flop_jit,
 }
 
 ACTIVATION_HANDLERS = {

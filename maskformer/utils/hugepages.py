@@ -21,8 +21,10 @@ import torch
 __all__ = ["empty_for_writing"]
 
 _HUGE_PAGE = 2 << 20
-# glibc's largest dynamic mmap threshold (64-bit): allocations this large always get a fresh,
-# untouched mapping of their own, so the hint covers no other allocation's memory.
+# glibc's largest dynamic mmap threshold (64-bit): with its default policy, allocations this large
+# always get a fresh, untouched mapping of their own. A process that raised the threshold (mallopt,
+# MALLOC_MMAP_THRESHOLD_) gets them from its heap instead: the hint then also covers whatever that
+# memory holds later, which changes its page size and nothing else.
 _MIN_BYTES = 32 << 20
 _MADV_HUGEPAGE = 14
 

@@ -6,6 +6,7 @@ from fvcore.nn import FlopCountAnalysis
 from torch import nn
 from torchvision.ops import deform_conv2d
 
+from maskformer.inference import semantic_inference
 from maskformer.layers.ms_deform_attn import ms_deform_attn_core
 from maskformer.structures import Instances
 from maskformer.utils.analysis import InferenceTracingWrapper, flatten_tensors, skip_weight_init
@@ -38,6 +39,17 @@ def test_sdpa_equals_the_two_matmuls():
     oracle = FlopCountAnalysis(_Lambda(explicit), (q, k, v))
     oracle.unsupported_ops_warnings(False)
     assert total == oracle.total()
+
+
+def test_semantic_inference_counts_like_the_official_einsum():
+    mask_cls, mask_pred = torch.randn(5, 4), torch.randn(5, 6, 7)  # Q=5, K=3, H=6, W=7
+    total, unsupported = _count(semantic_inference, mask_cls, mask_pred)  # bmm with out=
+    oracle = FlopCountAnalysis(
+        _Lambda(lambda c, m: torch.einsum("qc,qhw->chw", c.softmax(-1)[:, :-1], m.sigmoid())),
+        (mask_cls, mask_pred),
+    )
+    oracle.unsupported_ops_warnings(False)
+    assert total == oracle.total() == 5 * 3 * 6 * 7 and not unsupported
 
 
 def test_deformable_sampling_counts_four_corners_per_value():
