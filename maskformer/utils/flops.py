@@ -7,9 +7,9 @@ not counted. fvcore has no handler for these ops of our models, so they are adde
 - ``aten::scaled_dot_product_attention`` (Swin window attention, transformer decoders):
   ``QK^T`` plus ``attn @ V`` = ``batch * L * S * (E + Ev)``, what the official code's two
   matmuls count.
-- multi-scale deformable attention sampling (``prim::PythonOp._DeformableGather`` /
-  ``aten::embedding_bag``): one multiply-add per gathered corner and channel, i.e. the bilinear
-  ``grid_sample`` count (4 per sampled value) of the official PyTorch fallback.
+- multi-scale deformable attention sampling (``prim::PythonOp._DeformableGather``): one
+  multiply-add per gathered corner and channel, i.e. the bilinear ``grid_sample`` count (4 per
+  sampled value) of the official PyTorch fallback.
 - ``aten::upsample_bicubic2d`` (Swin absolute position embedding): 16 per output element;
   ``aten::_upsample_bilinear2d_aa``: 4 per output element.
 - ``torchvision::deform_conv2d`` (FaPN's feature alignment): the multiply-adds of the convolution
@@ -95,12 +95,6 @@ def sdpa_flop_jit(inputs: list[Any], outputs: list[Any]) -> int:
     return batch * q[-2] * k[-2] * (q[-1] + v[-1])
 
 
-def weighted_gather_flop_jit(inputs: list[Any], outputs: list[Any]) -> int:
-    """``table [R, C]`` gathered at ``rows [B, K]`` with weights: ``B*K*C`` multiply-adds."""
-    table, rows = get_shape(inputs[0]), get_shape(inputs[1])
-    return math.prod(rows) * table[-1]
-
-
 def deformable_gather_flop_jit(inputs: list[Any], outputs: list[Any]) -> int:
     """``table [R, C]`` sampled at the 4 corners of every location of ``attention [N, Lq, M, L, P]``:
     ``4*N*Lq*M*L*P*C`` multiply-adds."""
@@ -124,7 +118,6 @@ def deform_conv2d_flop_jit(inputs: list[Any], outputs: list[Any]) -> int:
 FLOP_HANDLERS = {
     "aten::scaled_dot_product_attention": sdpa_flop_jit,
     "prim::PythonOp._DeformableGather": deformable_gather_flop_jit,
-    "aten::embedding_bag": weighted_gather_flop_jit,
     "aten::upsample_bicubic2d": elementwise_flop_counter(0, 16),
     "aten::_upsample_bilinear2d_aa": elementwise_flop_counter(0, 4),
     "torchvision::deform_conv2d": deform_conv2d_flop_jit,

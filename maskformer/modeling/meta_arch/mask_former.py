@@ -226,8 +226,8 @@ class MaskFormer(SegmentationModel):
             return {}
         if not (self.sem_seg_postprocess_before_inference or self.panoptic_on or self.instance_on):
             # Semantic scores combined at the padded input size, then cropped and resized.
-            logits = resize_bilinear(mask_pred, padded_size)
-            scores = semantic_inference(mask_cls, logits, mask_prob=logits.sigmoid_())  # [K, Hpad, Wpad]
+            probs = resize_bilinear(mask_pred, padded_size).sigmoid_()
+            scores = semantic_inference(mask_cls, probs, mask_prob=probs)  # [K, Hpad, Wpad]
             return {"sem_seg": sem_seg_postprocess(scores, image_size, *out_size)}
         mask_cls = mask_cls.to(mask_pred)
         pairs = None

@@ -111,7 +111,7 @@ class BasePixelDecoder(PyramidDecoderBase):
             padding=1,
             bias=norm == "",
             norm=get_norm(norm, conv_dim),
-            activation=F.relu_,  # in place: the norm keeps its input, not its output
+            activation=F.relu_,  # in place: neither the conv nor its norm keeps its output for backward
         )
         c2_xavier_fill(conv)
         return conv

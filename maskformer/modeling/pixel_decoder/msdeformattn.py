@@ -243,7 +243,7 @@ class MSDeformAttnPixelDecoder(PixelDecoder):
                 padding=1,
                 bias=use_bias,
                 norm=get_norm(norm, conv_dim),
-                activation=F.relu_,  # in place: the norm keeps its input, not its output
+                activation=F.relu_,  # in place: neither the conv nor its norm keeps its output for backward
             )
             c2_xavier_fill(lateral)
             c2_xavier_fill(output)
