@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -77,10 +77,16 @@ def _json_default(obj: Any) -> Any:
     return obj.item() if isinstance(obj, np.generic) else obj.__dict__
 
 
-def _write_dict_to_json(data: Any, file_name: str) -> None:
-    """Replacement for cityscapesscripts' ``writeDict2JSON`` that also accepts numpy scalars."""
-    with open(file_name, "w") as f:
-        json.dump(data, f, default=_json_default, sort_keys=True, indent=4)
+def _json_writer(folder: str) -> Callable[[Any, str], None]:
+    """A replacement for cityscapesscripts' ``writeDict2JSON`` that also accepts numpy scalars and
+    writes relative names into ``folder``: the instance script saves its ``matches.json`` in the
+    working directory otherwise."""
+
+    def write(data: Any, file_name: str) -> None:
+        with open(os.path.join(folder, file_name), "w") as f:
+            json.dump(data, f, default=_json_default, sort_keys=True, indent=4)
+
+    return write
 
 
 def _frame_key(path: str) -> str:
@@ -250,7 +256,7 @@ class CityscapesInstanceEvaluator(_CityscapesEvaluator):
             os.remove(cs.args.gtInstancesFile)
         predictions = [cs.getPrediction(gt, cs.args) for gt in gt_files]
         original_writer = cs.writeDict2JSON
-        cs.writeDict2JSON = _write_dict_to_json
+        cs.writeDict2JSON = _json_writer(folder)
         try:
             averages = cs.evaluateImgLists(predictions, gt_files, cs.args)["averages"]
         finally:

@@ -68,3 +68,18 @@ def test_instance_perfect_and_missing(tmp_path):
         )
         evaluator.process([{"file_name": f"{_frame(i)}_leftImg8bit.png"}], [{"instances": empty}])
     assert evaluator.evaluate()["segm"]["AP"] == pytest.approx(0.0)
+
+
+def test_instance_evaluation_writes_only_into_its_output_folder(tmp_path, monkeypatch):
+    gt_dir, frames = _write_gt(tmp_path, 1)
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    evaluator = CityscapesInstanceEvaluator(gt_dir, ["person", "car"], output_dir=str(tmp_path / "out"))
+    masks = torch.from_numpy(np.stack([frames[0][1] == PERSON * 1000 + 1]))
+    scores, classes = torch.tensor([0.9]), torch.tensor([0])
+    instances = Instances((H, W), pred_masks=masks, scores=scores, pred_classes=classes)
+    evaluator.process([{"file_name": f"{_frame(0)}_leftImg8bit.png"}], [{"instances": instances}])
+    evaluator.evaluate()
+    assert list(workdir.iterdir()) == []  # cityscapesscripts writes matches.json into the working dir
+    assert (tmp_path / "out" / "cityscapes_instance" / "matches.json").is_file()
